@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ class RunContext:
     settings: Settings
     run_dir: Path
     console: Console
+    # What the run found and did, written as run.json at the end (and read by sweep summaries).
+    result: dict[str, Any] = field(default_factory=dict)
 
     def write_json(self, name: str, value: Any) -> Path:
         path = self.run_dir / name
@@ -48,23 +50,57 @@ def _run_dir() -> Path:
     return Path.cwd()
 
 
+def _in_multirun() -> bool:
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _overrides() -> list[str]:
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
 def run(cfg: DictConfig) -> None:
-    """Run the configured stage; exits the process with the stage's code."""
-    console = Console(stderr=False, highlight=False)
+    """Run the configured stage and write run.json.
+
+    A single run exits the process with the stage's code. A sweep job returns instead (an exit
+    would end the whole sweep): runner/sweep.py reads every job's run.json and sets the
+    sweep's exit code.
+    """
+    multirun = _in_multirun()
+    # A sweep job prints one line (below); the sweep's summary table says the rest.
+    console = Console(highlight=False, quiet=multirun)
+    run_dir = _run_dir()
+    record: dict[str, Any] = {"stage": cfg.get("stage"), "overrides": _overrides()}
     try:
         settings = load_settings(cfg)
-    except ConfigError as exc:
-        console.print(f"[bold red]config error:[/] {exc}", soft_wrap=True)
-        sys.exit(EXIT_BAD_CONFIG)
-    context = RunContext(settings, _run_dir(), console)
-    try:
+        context = RunContext(settings, run_dir, console)
+        record = {**record, "stack": settings.name, "target": settings.target.kind}
         code = run_stage(context)
+        record.update(context.result)
     except (ConfigError, UserError) as exc:
         kind = "config error" if isinstance(exc, ConfigError) else "error"
         console.print(f"[bold red]{kind}:[/] {exc}", soft_wrap=True)
         code = getattr(exc, "exit_code", EXIT_BAD_CONFIG)
-    if code:
+        record["error"] = f"{kind}: {exc}"
+        if "context" in locals():
+            record.update(context.result)
+    record["exit_code"] = code
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    if multirun:
+        Console(highlight=False).print(_job_line(record), soft_wrap=True)
+    elif code:
         sys.exit(code)
+
+
+def _job_line(record: dict[str, Any]) -> str:
+    gate = record.get("gate") or {}
+    cost = record.get("cost") or {}
+    verdict = "error" if record.get("error") else gate.get("verdict", "done")
+    money = f" ${cost['monthly_min']:,.2f}..${cost['monthly_max']:,.2f}/month" if cost else ""
+    detail = record.get("error") or (gate.get("top_finding") if verdict == "fail" else "") or ""
+    return f"  {' '.join(record.get('overrides', []))}: {verdict}{money}" + (f" — {detail}" if detail else "")
 
 
 def run_stage(context: RunContext) -> int:

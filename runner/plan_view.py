@@ -116,3 +116,25 @@ def print_plan(console: Console, stack: Stack, costs: CostSummary) -> None:
     console.print(table)
     for line in cost_lines(costs):
         console.print(f"  {line}")
+
+
+ACTION_STYLE = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red", "no-change": "dim"}
+
+
+def print_changes(console: Console, changes: list[dict[str, Any]], live: bool) -> None:
+    """The diff against live state (or, on a fresh embedded emulator, everything to create)."""
+    title = "changes against live state" if live else "changes (the embedded emulator starts empty)"
+    table = Table(title=title)
+    for column in ("action", "resource", "type", "name", "details"):
+        table.add_column(column, overflow="fold")
+    for change in changes:
+        action = change["action"]
+        details = ", ".join(change.get("details") or [])
+        if change.get("replaces"):
+            details = f"replaces {change['replaces']}" + (f"; {details}" if details else "")
+        table.add_row(f"[{ACTION_STYLE.get(action, '')}]{action}[/]", change.get("logical_id") or "",
+                      (change.get("type") or "").replace("AWS::", ""), change.get("name") or "", details)
+    console.print(table)
+    counts = {a: sum(1 for c in changes if c["action"] == a) for a in ACTION_STYLE}
+    console.print("  " + ", ".join(f"{n} to {a}" if a != "no-change" else f"{n} unchanged"
+                                   for a, n in counts.items() if n))

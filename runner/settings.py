@@ -266,6 +266,7 @@ class Settings:
     serve: bool = False
     quiet: bool = False
     image: str | None = None
+    workdir: str = ".sagegate"
     tags: dict[str, str] = field(default_factory=dict)
     target: TargetSettings = field(default_factory=TargetSettings)
     data: DataSettings = field(default_factory=DataSettings)

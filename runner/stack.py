@@ -213,7 +213,8 @@ def build_stack(settings: Settings, account: str = LOCAL_ACCOUNT, model_data_url
             "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
             "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
             "SAGEMAKER_REGION": region,
-            "TOP_K": str(e.top_k),
+            # handlers/inference.py reads these (see its docstring).
+            "SAGEGATE_TOP_K": str(e.top_k),
         },
     }
     model_name = f"{settings.name}-model-{content_hash([container, sm_role_arn])}"
@@ -293,8 +294,8 @@ def build_stack(settings: Settings, account: str = LOCAL_ACCOUNT, model_data_url
         "Environment": {"Variables": {
             "ENDPOINT_NAME": names.endpoint_name,
             "TOP_K": str(e.top_k),
-            "CONNECT_TIMEOUT": str(f.connect_timeout),
-            "READ_TIMEOUT": str(f.read_timeout),
+            "CONNECT_TIMEOUT_S": str(f.connect_timeout),
+            "READ_TIMEOUT_S": str(f.read_timeout),
         }},
         "TracingConfig": {"Mode": "Active"},
         "Tags": tags,
