@@ -1,0 +1,285 @@
+"""Train as a SageMaker training job (or a hyperparameter tuning job) from the stack's exact request.
+
+The request in the stack (``JobSpec.request``) is what the policy gate checked; this module sends
+it unchanged with boto3, after putting its inputs where it points: the source bundle at
+``sagemaker_submit_directory`` and the data set under the training channel's S3 URI. It waits
+with progress, streams the job's CloudWatch log, and brings the artifact back into ``run_dir``.
+
+On the local target the emulator accepts the job and reports it Completed at once without
+running anything, so the launcher then runs the same bundle locally with the job's
+hyperparameters (as the remote side would) and puts the artifact where the job would have
+written it: the record that comes back is real either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.cli import UserError
+from runner.drivers.base import retry_while_propagating
+from runner.settings import Settings
+from runner.stack import JobSpec, Stack
+
+POLL_S = 30.0
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+SCRIPT_MODE_KEYS = ("sagemaker_program", "sagemaker_submit_directory", "sagemaker_region",
+                    "sagemaker_container_log_level", "sagemaker_torch_distributed_enabled")
+
+
+@dataclass
+class RemoteTrainingResult:
+    """The local launcher's record (artifact, metrics, log_path) plus where the job left it."""
+
+    artifact: Path
+    metrics: dict[str, float]
+    log_path: Path
+    artifact_uri: str
+    job_name: str
+
+
+LocalRunner = Callable[..., Any]  # run_local_training's signature
+
+
+class LaunchError(UserError):
+    """A remote training job that failed, stopped, or could not be started."""
+
+
+def job_spec(stack: Stack, *kinds: str) -> JobSpec:
+    for job in stack.jobs:
+        if job.kind in kinds:
+            return job
+    raise LaunchError(f"the stack has no {' or '.join(kinds)} job (training.launcher decides which)")
+
+
+# -- inputs ------------------------------------------------------------------------------------
+def split_uri(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return bucket, key
+
+
+def upload_source_bundle(target: Any, uri: str, work_dir: Path) -> str:
+    """The training bundle at ``uri`` (re-uploaded only when its bytes changed)."""
+    from training.bundle import build_source_bundle
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    path = build_source_bundle(work_dir)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    bucket, key = split_uri(uri)
+    s3 = target.client("s3")
+    try:
+        if s3.head_object(Bucket=bucket, Key=key).get("Metadata", {}).get("sha256") == digest:
+            return uri
+    except s3.exceptions.ClientError:
+        pass
+    s3.upload_file(str(path), bucket, key, ExtraArgs={"Metadata": {"sha256": digest}})
+    return uri
+
+
+def upload_data(target: Any, data_dir: Path, uri: str) -> int:
+    """A local ImageFolder tree under ``uri``; files already there with the same size stay. Returns uploads."""
+    bucket, prefix = split_uri(uri)
+    s3 = target.client("s3")
+    present: dict[str, int] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/"):
+        present.update({o["Key"]: o["Size"] for o in page.get("Contents", [])})
+    uploaded = 0
+    for path in sorted(p for p in Path(data_dir).rglob("*") if p.is_file()):
+        key = f"{prefix.rstrip('/')}/{path.relative_to(data_dir).as_posix()}"
+        if present.get(key) != path.stat().st_size:
+            s3.upload_file(str(path), bucket, key)
+            uploaded += 1
+    return uploaded
+
+
+def download_prefix(target: Any, uri: str, dest: Path) -> Path:
+    bucket, prefix = split_uri(uri)
+    s3 = target.client("s3")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/"):
+        for item in page.get("Contents", []):
+            path = dest / item["Key"][len(prefix.rstrip("/")) + 1:]
+            if not path.is_file() or path.stat().st_size != item["Size"]:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, item["Key"], str(path))
+    return dest
+
+
+def prepare_inputs(settings: Settings, stack: Stack, target: Any, run_dir: Path, data_dir: Path | None,
+                   console: Any = None) -> Path:
+    """Bucket, roles the job needs, source bundle and data in place; returns a local copy of the data."""
+    from runner.apply import ensure_bucket
+
+    ensure_bucket(target, stack.names)
+    upload_source_bundle(target, stack.names.s3_uri("code/sourcedir.tar.gz"), run_dir / "bundle")
+    if data_dir is not None and not settings.data.source.startswith("s3://"):
+        count = upload_data(target, data_dir, stack.names.data_uri)
+        _say(console, f"data: {count} new files under {stack.names.data_uri}")
+        return Path(data_dir)
+    return data_dir or download_prefix(target, stack.names.data_uri, run_dir / "data")
+
+
+def apply_roles(stack: Stack, target: Any, role_arns: list[str], console: Any = None) -> None:
+    """The roles (and instance profiles) a job runs as, created or updated before it is sent."""
+    from runner.apply import apply_only
+
+    wanted = [r.logical_id for r in stack.find("AWS::IAM::Role")
+              if any(arn.endswith(f":role/{r.properties['RoleName']}") for arn in role_arns)]
+    wanted += [r.logical_id for r in stack.find("AWS::IAM::InstanceProfile")
+               if any(role in r.properties.get("Roles", []) for role in (a.rsplit("/", 1)[-1] for a in role_arns))]
+    if wanted:
+        apply_only(stack, target, wanted, console=console)
+
+
+# -- the job -----------------------------------------------------------------------------------
+def run(settings: Settings, stack: Stack, target: Any, run_dir: Path, *, data_dir: Path | None = None,
+        console: Any = None, local_runner: LocalRunner | None = None, quiet: bool = False,
+        timeout_s: float | None = None) -> RemoteTrainingResult:
+    """Send the stack's CreateTrainingJob (or CreateHyperParameterTuningJob) and bring the artifact back."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    job = job_spec(stack, "training_job", "tuning_job")
+    definition = job.request if job.kind == "training_job" else job.request["TrainingJobDefinition"]
+    apply_roles(stack, target, [definition["RoleArn"]], console)
+    local_data = prepare_inputs(settings, stack, target, run_dir, data_dir, console)
+    sm = target.client("sagemaker")
+
+    if job.kind == "training_job":
+        job_name = job.request["TrainingJobName"]
+        retry_while_propagating(None, job_name, lambda: sm.create_training_job(**job.request))
+        _say(console, f"training job {job_name} started ({definition['ResourceConfig']['InstanceType']} x "
+                      f"{definition['ResourceConfig']['InstanceCount']})")
+        hyperparameters = dict(job.request["HyperParameters"])
+    else:
+        tuning_name = job.request["HyperParameterTuningJobName"]
+        retry_while_propagating(None, tuning_name, lambda: sm.create_hyper_parameter_tuning_job(**job.request))
+        _say(console, f"tuning job {tuning_name} started")
+        best = _wait_tuning(target, tuning_name, console, timeout_s)
+        job_name = best["TrainingJobName"]
+        ranges = job.request["HyperParameterTuningJobConfig"]["ParameterRanges"]
+        tuned_names = {r["Name"] for kind in ranges.values() for r in kind}
+        tuned = {k: v for k, v in best.get("TunedHyperParameters", {}).items() if k in tuned_names}
+        if target.kind == "local" and tuned.keys() != tuned_names:
+            # The emulator's best job is a placeholder: train with the configured values instead.
+            from runner.stack import hyperparameters as configured
+
+            tuned = {k: v for k, v in configured(settings).items() if k in tuned_names}
+        hyperparameters = {**job.request["TrainingJobDefinition"]["StaticHyperParameters"], **tuned}
+
+    if job.kind == "tuning_job" and target.kind == "local":
+        # The emulator's best job does not exist as a training job: nothing to wait for.
+        description = {"ModelArtifacts": {"S3ModelArtifacts": stack.names.s3_uri(
+            f"artifacts/{job.request['HyperParameterTuningJobName']}/{job_name}/output/model.tar.gz")}}
+    else:
+        description = _wait_training(target, job_name, console, timeout_s)
+    artifact_uri = description.get("ModelArtifacts", {}).get("S3ModelArtifacts") or stack.names.s3_uri(
+        f"artifacts/{job_name}/output/model.tar.gz")
+    log_path = run_dir / "train.log"
+    if target.kind == "local":
+        # The emulator ran nothing: run the same bundle here, as the job's container would.
+        runner = local_runner or _default_local_runner()
+        result = runner(hyperparameters={k: v for k, v in hyperparameters.items() if k not in SCRIPT_MODE_KEYS},
+                        data_dir=local_data, run_dir=run_dir,
+                        instance_count=definition["ResourceConfig"]["InstanceCount"], quiet=quiet, timeout_s=timeout_s)
+        bucket, key = split_uri(artifact_uri)
+        target.client("s3").upload_file(str(result.artifact), bucket, key)
+        return RemoteTrainingResult(Path(result.artifact), dict(result.metrics), Path(result.log_path), artifact_uri,
+                                    job_name)
+
+    artifact = run_dir / "model.tar.gz"
+    bucket, key = split_uri(artifact_uri)
+    target.client("s3").download_file(bucket, key, str(artifact))
+    metrics = {m["MetricName"]: float(m["Value"]) for m in description.get("FinalMetricDataList", [])}
+    if not log_path.exists():
+        log_path.write_text("")
+    return RemoteTrainingResult(artifact, metrics, log_path, artifact_uri, job_name)
+
+
+def _default_local_runner() -> LocalRunner:
+    from runner.launchers.local import run_local_training
+
+    return run_local_training
+
+
+def _wait_training(target: Any, job_name: str, console: Any, timeout_s: float | None) -> dict[str, Any]:
+    sm = target.client("sagemaker")
+    deadline = time.monotonic() + (timeout_s or 7 * 24 * 3600)
+    logs = _LogTail(target, job_name, console)
+    last = None
+    while True:
+        description = sm.describe_training_job(TrainingJobName=job_name)
+        status = (description["TrainingJobStatus"], description.get("SecondaryStatus"))
+        if status != last:
+            _say(console, f"{job_name}: {status[0]} ({status[1]})")
+            last = status
+        logs.poll()
+        if status[0] == "Completed":
+            return description
+        if status[0] in ("Failed", "Stopped"):
+            raise LaunchError(f"training job {job_name} {status[0].lower()}: "
+                              f"{description.get('FailureReason', 'no reason given')}")
+        if time.monotonic() > deadline:
+            raise LaunchError(f"training job {job_name} still {status[0]} at the launcher's deadline")
+        time.sleep(POLL_S)
+
+
+def _wait_tuning(target: Any, name: str, console: Any, timeout_s: float | None) -> dict[str, Any]:
+    sm = target.client("sagemaker")
+    deadline = time.monotonic() + (timeout_s or 7 * 24 * 3600)
+    last = None
+    while True:
+        description = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        status = description["HyperParameterTuningJobStatus"]
+        counters = description.get("TrainingJobStatusCounters", {})
+        if (status, str(counters)) != last:
+            _say(console, f"{name}: {status} {counters}")
+            last = (status, str(counters))
+        if status == "Completed":
+            best = description.get("BestTrainingJob")
+            if not best:
+                raise LaunchError(f"tuning job {name} completed without a best training job")
+            _say(console, f"best job {best['TrainingJobName']}: {best.get('TunedHyperParameters')}")
+            return best
+        if status in ("Failed", "Stopped"):
+            raise LaunchError(f"tuning job {name} {status.lower()}: {description.get('FailureReason', '')}")
+        if time.monotonic() > deadline:
+            raise LaunchError(f"tuning job {name} still {status} at the launcher's deadline")
+        time.sleep(POLL_S)
+
+
+class _LogTail:
+    """Prints new CloudWatch log lines of a training job (every host's stream)."""
+
+    def __init__(self, target: Any, job_name: str, console: Any):
+        self.logs = target.client("logs")
+        self.job_name = job_name
+        self.console = console
+        self.tokens: dict[str, str | None] = {}
+
+    def poll(self) -> None:
+        if self.console is None:
+            return
+        try:
+            streams = self.logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{self.job_name}/")
+        except Exception:  # no log group yet (or none at all on the emulator)
+            return
+        for stream in streams.get("logStreams", []):
+            name = stream["logStreamName"]
+            kwargs = {"logGroupName": LOG_GROUP, "logStreamName": name, "startFromHead": True}
+            if self.tokens.get(name):
+                kwargs["nextToken"] = self.tokens[name]
+            try:
+                answer = self.logs.get_log_events(**kwargs)
+            except Exception:
+                continue
+            for event in answer.get("events", []):
+                self.console.print(f"  [{name.split('/')[-1]}] {event['message']}", highlight=False, markup=False)
+            self.tokens[name] = answer.get("nextForwardToken")
+
+
+def _say(console: Any, message: str) -> None:
+    if console is not None:
+        console.print(f"  {message}", highlight=False)

@@ -1,0 +1,1 @@
+"""Datasets that sagegate can build offline (no download)."""
