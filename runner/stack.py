@@ -307,7 +307,9 @@ def build_stack(settings: Settings, account: str = LOCAL_ACCOUNT, model_data_url
     resources.append(Resource("InvokeFunctionVersion", "AWS::Lambda::Version", {
         "FunctionName": names.function_name,
         # The version is published from this exact code and configuration.
-        "Description": f"code {package.sha256_hex[:16]} config {content_hash(function_props)}",
+        # Tags are not part of a version: a tag-only change publishes nothing on AWS.
+        "Description": f"code {package.sha256_hex[:16]} config "
+                       f"{content_hash({k: v for k, v in function_props.items() if k != 'Tags'})}",
     }, depends_on=["InvokeFunction"], config_key="function"))
     alias_props: dict[str, Any] = {
         "FunctionName": names.function_name,
@@ -329,6 +331,7 @@ def build_stack(settings: Settings, account: str = LOCAL_ACCOUNT, model_data_url
             "VolumeSizeInGB": n.volume_size_gb,
             "DirectInternetAccess": n.direct_internet_access,
             "RootAccess": n.root_access,
+            "InstanceMetadataServiceConfiguration": {"MinimumInstanceMetadataServiceVersion": "2"},
             "Tags": tags,
         }
         if n.kms_key_id:
@@ -448,7 +451,9 @@ def _jobs(settings: Settings, names: iam.ResourceNames, run_id: str, training_im
         "TrainingJobDefinition": {
             **definition,
             "AlgorithmSpecification": {
-                **definition["AlgorithmSpecification"],
+                # The tuning API's AlgorithmSpecification has no EnableSageMakerMetricsTimeSeries.
+                **{k: v for k, v in definition["AlgorithmSpecification"].items()
+                   if k != "EnableSageMakerMetricsTimeSeries"},
                 "MetricDefinitions": [m for m in METRIC_DEFINITIONS if m["Name"] != h.objective_metric]
                 + [{"Name": h.objective_metric, "Regex": h.objective_regex}],
             },

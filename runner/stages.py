@@ -180,10 +180,14 @@ def train_model(context: RunContext, stack: Stack, target: Any = None) -> Path:
         except LauncherError as exc:
             raise UserError(str(exc)) from None
     else:
-        from runner.launchers import remote
+        from runner.launchers import ec2, sagemaker
 
+        launch = sagemaker.run if launcher == "sagemaker" else ec2.run
         with _target(context, target) as opened:
-            result = remote.run(settings, stack, opened, context.run_dir, console=context.console)
+            # Data on this machine is uploaded to the stack's data prefix; s3:// data stays where it is.
+            data_dir = None if settings.data.source.startswith("s3://") else local_data_dir(context, opened)
+            result = launch(settings, stack, opened, context.run_dir, data_dir=data_dir, console=context.console,
+                            quiet=settings.quiet, timeout_s=float(settings.training.max_runtime))
     state = _state_dir(context)
     state.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result.artifact, state / "model.tar.gz")

@@ -1,8 +1,24 @@
-"""Where a run's AWS calls go: the embedded local emulator or a real account."""
+"""Where a run's AWS calls go: the embedded local emulator or a real account.
+
+``open_target(settings)`` yields a ``Target`` whose clients all go to one place with botocore's
+adaptive retries (throttling is retried, never an error): on ``target=local`` the embedded moto
+server (started here, or the one named by ``target.endpoint_url``), on ``target=aws`` the
+default credential chain. There is no fallback from one to the other.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
 from runner.settings import Settings
+
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+RETRIES = {"mode": "adaptive", "max_attempts": 8}
 
 
 def account_for(settings: Settings) -> str:
@@ -22,3 +38,154 @@ def account_for(settings: Settings) -> str:
             "Configure credentials (aws configure, AWS_PROFILE, or environment variables), "
             "or run on the local target (target=local)."
         ) from None
+
+
+@dataclass
+class Target:
+    """One place AWS calls go to. Clients are cached per service and share event hooks."""
+
+    kind: str  # local | aws
+    account: str
+    region: str
+    session: Any  # boto3.Session
+    endpoint_url: str | None = None
+    profile: str | None = None
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _hooks: list[tuple[str, Callable[..., Any], str]] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _on_close: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def client(self, service: str) -> Any:
+        from botocore.config import Config
+
+        with self._lock:
+            if service not in self._clients:
+                config = Config(retries=dict(RETRIES), connect_timeout=10, read_timeout=120,
+                                user_agent_extra="sagegate")
+                kwargs: dict[str, Any] = {"config": config, "region_name": self.region}
+                if self.endpoint_url:
+                    kwargs["endpoint_url"] = self.endpoint_url
+                client = self.session.client(service, **kwargs)
+                for event, handler, unique_id in self._hooks:
+                    client.meta.events.register(event, handler, unique_id=unique_id)
+                self._clients[service] = client
+            return self._clients[service]
+
+    def register(self, event: str, handler: Callable[..., Any]) -> Callable[[], None]:
+        """Register a botocore event handler on every client, now and later; returns its remover."""
+        unique_id = f"sagegate-{id(handler)}-{len(self._hooks)}"
+        with self._lock:
+            self._hooks.append((event, handler, unique_id))
+            clients = list(self._clients.values())
+        for client in clients:
+            client.meta.events.register(event, handler, unique_id=unique_id)
+
+        def remove() -> None:
+            with self._lock:
+                self._hooks[:] = [h for h in self._hooks if h[2] != unique_id]
+                current = list(self._clients.values())
+            for client in current:
+                client.meta.events.unregister(event, unique_id=unique_id)
+
+        return remove
+
+    def child_env(self) -> dict[str, str]:
+        """Environment variables that send a child process's AWS SDK calls to this target."""
+        env = {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
+        if self.kind == "local":
+            env.update({"AWS_ENDPOINT_URL": self.endpoint_url or "",
+                        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+                        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"]})
+        elif self.profile:
+            env["AWS_PROFILE"] = self.profile
+        return env
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        self._on_close.append(callback)
+
+    def close(self) -> None:
+        while self._on_close:
+            callback = self._on_close.pop()
+            with contextlib.suppress(Exception):
+                callback()
+        with self._lock:
+            for client in self._clients.values():
+                with contextlib.suppress(Exception):
+                    client.close()
+            self._clients.clear()
+
+
+def local_target(endpoint_url: str, region: str = "us-east-1") -> Target:
+    """A target on the emulator at ``endpoint_url`` (no process is started)."""
+    import boto3
+
+    from runner.stack import LOCAL_ACCOUNT
+
+    session = boto3.Session(region_name=region, **LOCAL_CREDENTIALS)
+    return Target("local", LOCAL_ACCOUNT, region, session, endpoint_url=endpoint_url.rstrip("/"))
+
+
+def aws_target(settings: Settings) -> Target:
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    from runner.cli import UserError
+
+    try:
+        session = boto3.Session(profile_name=settings.target.profile, region_name=settings.target.region)
+    except BotoCoreError as exc:
+        raise UserError(f"target=aws: {exc}") from None
+    if session.get_credentials() is None:
+        raise UserError(
+            "target=aws: no AWS credentials found by the default credential chain"
+            f"{' (profile ' + settings.target.profile + ')' if settings.target.profile else ''}. "
+            "Configure credentials (aws configure, AWS_PROFILE, or environment variables), "
+            "or run on the local target (target=local)."
+        )
+    account = account_for(settings)
+    return Target("aws", account, settings.target.region, session, profile=settings.target.profile)
+
+
+@contextlib.contextmanager
+def open_target(settings: Settings) -> Iterator[Target]:
+    """The run's target; the embedded emulator, if this call started it, stops on exit."""
+    from runner.cli import UserError
+    from runner.targets.emulator import Emulator, emulator_is_running
+
+    if settings.target.kind == "aws":
+        target = aws_target(settings)
+        try:
+            yield target
+        finally:
+            target.close()
+        return
+
+    emulator: Emulator | None = None
+    url = settings.target.endpoint_url
+    if url:
+        if not emulator_is_running(url):
+            raise UserError(f"target.endpoint_url: no emulator answers at {url}; "
+                            "start one with `python -m runner.local` or drop target.endpoint_url")
+    else:
+        emulator = Emulator().start()
+        url = emulator.url
+    target = local_target(url, settings.target.region)
+    try:
+        yield target
+    finally:
+        target.close()
+        if emulator is not None:
+            emulator.stop()
+
+
+def environ_without_aws(env: dict[str, str] | None = None) -> dict[str, str]:
+    """A copy of the environment without AWS_* variables (children get them from child_env)."""
+    source = os.environ if env is None else env
+    return {k: v for k, v in source.items() if not k.startswith("AWS_")}
+
+
+def start_data_plane(settings: Settings, target: Target, stack: Any, artifact_path: Any) -> Any:
+    """The local endpoint server and function runtime for a deployed stack (see ``runner.targets.dataplane``)."""
+    from runner.targets.dataplane import start_data_plane as start
+
+    return start(settings, target, stack, artifact_path)

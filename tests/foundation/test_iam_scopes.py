@@ -6,7 +6,7 @@ import pytest
 
 from runner.compose import compose_settings
 from runner.iam import ResourceNames, role_policy
-from runner.settings import ConfigError, Scope, RoleSettings
+from runner.settings import ConfigError, RoleSettings, Scope
 
 ACCOUNT = "210987654321"
 

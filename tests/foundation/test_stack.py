@@ -85,8 +85,8 @@ def test_training_job_request_is_exact() -> None:
     assert r["TrainingJobName"] == "sagegate-demo-20261125-120000"
     assert r["AlgorithmSpecification"]["TrainingImage"].endswith("/pytorch-training:2.5-gpu-py311")
     assert {"Name": "Test Loss", "Regex": r"Testing Loss: ([0-9\.]+)"} in r["AlgorithmSpecification"]["MetricDefinitions"]
-    assert r["ResourceConfig"] == {"InstanceType": "ml.g4dn.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30,
-                                   "VolumeKmsKeyId": "alias/aws/sagemaker"}
+    # ml.g4dn has NVMe instance storage: SageMaker rejects a volume KMS key there.
+    assert r["ResourceConfig"] == {"InstanceType": "ml.g4dn.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30}
     assert r["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
     assert r["EnableManagedSpotTraining"] is True
     assert r["CheckpointConfig"]["LocalPath"] == "/opt/ml/checkpoints"

@@ -1,0 +1,186 @@
+"""What every resource driver is: read live state, create, update, delete, and what counts as a change.
+
+A driver never decides order or rollback (the executor does); it does record what it creates the
+moment the creating call returns (``ctx.created``), so a failure one call later is rolled back too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.cli import UserError
+from runner.stack import STACK_TAG
+
+
+class ForeignResourceError(UserError):
+    """A resource with this stack's name exists but is not tagged as this stack's."""
+
+
+class WaitTimeout(UserError):
+    """A resource did not reach the wanted state in time."""
+
+
+@dataclass
+class Live:
+    """A resource as it exists: its identity (what delete needs), comparable state, and owner."""
+
+    type: str
+    name: str
+    key: dict[str, Any]
+    state: dict[str, Any] = field(default_factory=dict)
+    owner: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"{self.type} {self.name}"
+
+
+Undo = Callable[[], None]
+
+
+class DriverContext:
+    """What drivers need from a run: clients, the stack's name and names, and the journal."""
+
+    def __init__(self, target: Any, stack_name: str, names: Any, progress: Callable[[str], None] | None = None,
+                 on_created: Callable[[Live], None] | None = None, wait_timeout_s: float = 3600):
+        self.target = target
+        self.stack_name = stack_name
+        self.names = names
+        self._progress = progress
+        self._on_created = on_created
+        self.wait_timeout_s = wait_timeout_s
+
+    def client(self, service: str) -> Any:
+        return self.target.client(service)
+
+    def created(self, live: Live) -> None:
+        if self._on_created:
+            self._on_created(live)
+
+    def progress(self, message: str) -> None:
+        if self._progress:
+            self._progress(message)
+
+    def wait(self, what: str, check: Callable[[], bool], delay_s: float = 5.0, timeout_s: float | None = None) -> None:
+        """Poll ``check`` until it is true, with a deadline; no sleep when it is true at once."""
+        deadline = time.monotonic() + (timeout_s or self.wait_timeout_s)
+        announced = False
+        while not check():
+            if time.monotonic() > deadline:
+                raise WaitTimeout(f"timed out waiting for {what}")
+            if not announced:
+                self.progress(f"waiting for {what}")
+                announced = True
+            time.sleep(delay_s)
+
+
+class Driver:
+    """One resource kind. ``tagged``: ownership is checked on the resource's own tags."""
+
+    type: str = ""
+    tagged: bool = True
+    # Properties whose change needs a new resource (delete + create under the same name).
+    replace_on: frozenset[str] = frozenset()
+
+    def read(self, ctx: DriverContext, props: dict[str, Any]) -> Live | None:
+        raise NotImplementedError
+
+    def desired_state(self, props: dict[str, Any]) -> dict[str, Any]:
+        """The desired properties in the shape ``read`` reports them."""
+        return {k: v for k, v in props.items() if k != "Tags"} | {"Tags": tag_dict(props.get("Tags"))}
+
+    def diff(self, props: dict[str, Any], live: Live) -> list[str]:
+        desired = self.desired_state(props)
+        return sorted(k for k in desired if normalise(desired[k]) != normalise(live.state.get(k)))
+
+    def create(self, ctx: DriverContext, props: dict[str, Any]) -> Live:
+        raise NotImplementedError
+
+    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> Undo | None:
+        raise NotImplementedError
+
+    def delete(self, ctx: DriverContext, live: Live) -> None:
+        raise NotImplementedError
+
+    def discover(self, ctx: DriverContext) -> list[Live]:
+        """Every resource of this kind that belongs to the stack (for the sweeper and destroy)."""
+        return []
+
+    def predecessor(self, ctx: DriverContext, props: dict[str, Any]) -> Live | None:
+        """For content-addressed names: the live resource the desired one replaces."""
+        return None
+
+
+def tag_dict(tags: Any) -> dict[str, str]:
+    if not tags:
+        return {}
+    if isinstance(tags, dict):
+        return {str(k): str(v) for k, v in tags.items()}
+    return {t["Key"]: str(t["Value"]) for t in tags}
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def owner_of(tags: Any) -> str | None:
+    return tag_dict(tags).get(STACK_TAG)
+
+
+def normalise(value: Any) -> Any:
+    """Compare JSON documents by content: ints and floats alike, strings holding JSON parsed."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("{"):
+            try:
+                return normalise(json.loads(stripped))
+            except ValueError:
+                return value
+        return value
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: normalise(v) for k, v in value.items() if v not in (None, {}, [])}
+    if isinstance(value, list | tuple):
+        return [normalise(v) for v in value]
+    return value
+
+
+def error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def is_not_found(exc: Exception, *messages: str) -> bool:
+    code = error_code(exc)
+    if code in ("NoSuchEntity", "ResourceNotFoundException", "NotFound", "404", "NoSuchBucket",
+                "ProvisionedConcurrencyConfigNotFoundException", "ObjectNotFound"):
+        return True
+    message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).lower()
+    return code in ("ValidationException", "ValidationError") and any(m in message for m in messages or ("could not find",))
+
+
+# IAM is eventually consistent: a role created a moment ago may not be assumable yet.
+PROPAGATION_MESSAGES = ("cannot be assumed", "could not assume role", "not authorized to perform: sts:assumerole")
+
+
+def retry_while_propagating(ctx: DriverContext | None, what: str, call: Callable[[], Any], timeout_s: float = 90.0,
+                            delay_s: float = 3.0) -> Any:
+    """``call()``, retried while AWS says a just-created role cannot be assumed yet."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).lower()
+            if not any(m in message for m in PROPAGATION_MESSAGES) or time.monotonic() > deadline:
+                raise
+            if ctx is not None:
+                ctx.progress(f"{what}: waiting for the new IAM role to propagate")
+            time.sleep(delay_s)

@@ -1,0 +1,215 @@
+"""The local target's data plane: the endpoint server on the artifact and the function's runtime.
+
+``start_data_plane`` reads what was deployed (the function's configuration, reserved and
+provisioned concurrency, its code package in S3) from the target, starts ``handlers/serve.py`` on
+the model artifact and a ``LambdaRuntime`` whose workers get the function's environment plus
+``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` pointing at that server, and registers the runtime with the
+emulator so ``lambda.invoke`` runs the real handler too.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.cli import UserError
+from runner.settings import Settings
+from runner.stack import Stack
+from runner.targets import environ_without_aws
+from runner.targets.lambda_runtime import FunctionSpec, LambdaRuntime
+from runner.targets.moto_gaps import RUNTIME_REGISTRY_PATH
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ENDPOINT_READY_TIMEOUT_S = 180.0
+
+
+@dataclass
+class EndpointProcess:
+    """``python -m handlers.serve`` on the artifact, in a child process."""
+
+    url: str
+    process: subprocess.Popen = field(repr=False)
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+
+
+def start_endpoint(artifact: Path, endpoint_name: str, log_path: Path | None = None,
+                   timeout_s: float = ENDPOINT_READY_TIMEOUT_S) -> EndpointProcess:
+    """Start the local endpoint server and wait (with a deadline) for its ready line."""
+    log = log_path.open("ab") if log_path else subprocess.DEVNULL
+    env = {**environ_without_aws(), "PYTHONPATH": str(PROJECT_ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "handlers.serve", "--model-dir", str(artifact), "--port", "0",
+         "--endpoint-name", endpoint_name],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    if log is not subprocess.DEVNULL:
+        log.close()  # the child holds its own descriptor
+    lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    def pump() -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            process.kill()
+            raise UserError(f"the local endpoint server was not ready after {timeout_s:.0f} s"
+                            f"{' (log: ' + str(log_path) + ')' if log_path else ''}") from None
+        if not line:
+            raise UserError(f"the local endpoint server exited with code {process.wait()} before it was ready"
+                            f"{' (log: ' + str(log_path) + ')' if log_path else ''}")
+        with contextlib.suppress(ValueError):
+            ready = json.loads(line)
+            if isinstance(ready, dict) and ready.get("event") == "ready":
+                return EndpointProcess(ready["url"], process)
+
+
+@dataclass
+class DataPlane:
+    endpoint_url: str
+    function_url: str
+    endpoint: EndpointProcess
+    runtime: LambdaRuntime
+    function_name: str
+    _on_stop: list[Any] = field(default_factory=list, repr=False)
+
+    def stop(self) -> None:
+        while self._on_stop:
+            with contextlib.suppress(Exception):
+                self._on_stop.pop()()
+        self.runtime.stop()
+        self.endpoint.stop()
+
+    def __enter__(self) -> DataPlane:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def deployed_function(target: Any, function_name: str, alias: str, code_dir: Path,
+                      code: dict[str, str] | None = None) -> FunctionSpec:
+    """The function as deployed (through its alias), its code package unpacked into ``code_dir``.
+
+    ``code`` ({"S3Bucket", "S3Key"}) is where the package was uploaded from; without it, the code
+    location Lambda reports is fetched (on AWS a presigned URL; the emulator's is not reachable).
+    """
+    lam = target.client("lambda")
+    try:
+        config = lam.get_function_configuration(FunctionName=function_name, Qualifier=alias)
+        location = lam.get_function(FunctionName=function_name, Qualifier=alias)["Code"].get("Location", "")
+    except lam.exceptions.ResourceNotFoundException:
+        raise UserError(f"function {function_name}:{alias} is not deployed: run stage=deploy first") from None
+    reserved = lam.get_function_concurrency(FunctionName=function_name).get("ReservedConcurrentExecutions")
+    try:
+        provisioned = lam.get_provisioned_concurrency_config(
+            FunctionName=function_name, Qualifier=alias)["RequestedProvisionedConcurrentExecutions"]
+    except lam.exceptions.ProvisionedConcurrencyConfigNotFoundException:
+        provisioned = 0
+    package = _code_package(target, function_name, location, code)
+    digest = base64.b64encode(hashlib.sha256(package).digest()).decode()
+    if config.get("CodeSha256") and digest != config["CodeSha256"]:
+        raise UserError(f"the code package of {function_name} in S3 is not the deployed one: deploy again")
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        archive.extractall(code_dir)
+    return FunctionSpec(
+        name=function_name, code_dir=code_dir, handler=config["Handler"],
+        environment=dict(config.get("Environment", {}).get("Variables", {})),
+        timeout_s=float(config["Timeout"]), memory_mb=int(config["MemorySize"]), reserved=reserved,
+        provisioned=int(provisioned), version=config.get("Version", "$LATEST"), arn=config["FunctionArn"])
+
+
+def _code_package(target: Any, function_name: str, location: str, code: dict[str, str] | None) -> bytes:
+    if code is not None:
+        return target.client("s3").get_object(Bucket=code["S3Bucket"], Key=code["S3Key"])["Body"].read()
+    if location.startswith("https://") and target.kind == "aws":
+        with urllib.request.urlopen(location, timeout=30) as answer:  # noqa: S310 (a presigned code URL)
+            return answer.read()
+    raise UserError(f"cannot fetch the code of {function_name} from {location!r}")
+
+
+def register_runtime(emulator_url: str, function_name: str, runtime_url: str | None) -> None:
+    """Tell the emulator which local runtime runs ``function_name`` (None: none any more)."""
+    body = json.dumps({"function_name": function_name, "url": runtime_url}).encode()
+    request = urllib.request.Request(f"{emulator_url.rstrip('/')}{RUNTIME_REGISTRY_PATH}", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 (loopback)
+        pass
+
+
+def registered_runtimes(emulator_url: str) -> dict[str, str]:
+    """Function name -> runtime URL, as the emulator knows them (e.g. from ``python -m runner.local``)."""
+    request = urllib.request.Request(f"{emulator_url.rstrip('/')}{RUNTIME_REGISTRY_PATH}")
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
+        return json.loads(answer.read()).get("runtimes", {})
+
+
+def start_data_plane_for(target: Any, *, function_name: str, alias: str, endpoint_name: str,
+                         artifact_path: str | Path, code: dict[str, str] | None = None,
+                         log_dir: Path | None = None) -> DataPlane:
+    """The endpoint server on the artifact and the deployed function's runtime (target=local)."""
+    if target.kind != "local":
+        raise UserError("the local data plane runs on target=local only")
+    log_dir = Path(log_dir) if log_dir else None
+    if log_dir:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    code_dir = Path(tempfile.mkdtemp(prefix="sagegate-function-"))
+    try:
+        spec = deployed_function(target, function_name, alias, code_dir, code)
+        endpoint = start_endpoint(Path(artifact_path), endpoint_name, log_dir / "endpoint.log" if log_dir else None)
+    except BaseException:
+        shutil.rmtree(code_dir, ignore_errors=True)
+        raise
+    spec.environment["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint.url
+    try:
+        runtime = LambdaRuntime(spec, base_env={**environ_without_aws(), **target.child_env()},
+                                log_path=log_dir / "function.log" if log_dir else None).start()
+    except BaseException:
+        endpoint.stop()
+        shutil.rmtree(code_dir, ignore_errors=True)
+        raise
+    plane = DataPlane(endpoint.url, runtime.url + "/", endpoint, runtime, spec.name)
+    plane._on_stop.append(lambda: shutil.rmtree(code_dir, ignore_errors=True))
+    if target.endpoint_url:
+        register_runtime(target.endpoint_url, spec.name, runtime.url)
+        plane._on_stop.append(lambda: register_runtime(target.endpoint_url, spec.name, None))
+    return plane
+
+
+def start_data_plane(settings: Settings, target: Any, stack: Stack, artifact_path: str | Path,
+                     log_dir: Path | None = None) -> DataPlane:
+    """Start the endpoint server and the function runtime for a deployed stack (target=local)."""
+    alias = stack.find("AWS::Lambda::Alias")[0].properties["Name"]
+    code = stack.find("AWS::Lambda::Function")[0].properties["Code"]
+    return start_data_plane_for(target, function_name=stack.names.function_name, alias=alias,
+                                endpoint_name=stack.names.endpoint_name, artifact_path=artifact_path,
+                                code=code, log_dir=log_dir)

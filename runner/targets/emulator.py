@@ -1,0 +1,95 @@
+"""The embedded AWS emulator: moto's server (with ``moto_gaps``) on loopback, in this process."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from typing import Any
+
+LOOPBACK = "127.0.0.1"
+
+
+def configure_moto() -> None:
+    """Process-wide moto settings, before any backend exists.
+
+    AWS-managed policy ARNs must be attachable (roles may list them), and Lambda must not look
+    for a Docker daemon: the local function runtime runs the handler instead.
+    """
+    from moto.core.config import default_user_config
+
+    default_user_config.setdefault("iam", {})["load_aws_managed_policies"] = True
+    default_user_config.setdefault("lambda", {})["use_docker"] = False
+
+
+def _quiet_handler() -> type:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class QuietHandler(MotoRequestHandler):
+        """No access log line per call: a deploy makes hundreds."""
+
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    return QuietHandler
+
+
+class Emulator:
+    """moto's Werkzeug app behind ``GapFiller``, served by a thread on 127.0.0.1:<port>."""
+
+    def __init__(self, port: int = 0):
+        self._port = port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> Emulator:
+        configure_moto()
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+
+        from runner.targets.moto_gaps import GapFiller
+
+        app = GapFiller(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(LOOPBACK, self._port, app, threaded=True,
+                                   request_handler=_quiet_handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sagegate-emulator",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def emulator_is_running(url: str, timeout_s: float = 2.0) -> bool:
+    """True if a moto server (ours or a plain one) answers at ``url``."""
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/moto-api/config", timeout=timeout_s) as answer:  # noqa: S310
+            json.loads(answer.read() or b"{}")
+            return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def reset(url: str) -> None:
+    """Wipe every backend of the emulator at ``url``."""
+    request = urllib.request.Request(f"{url.rstrip('/')}/moto-api/reset", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=30):  # noqa: S310 (loopback)
+        pass

@@ -1,0 +1,342 @@
+"""A local Lambda runtime: the function's handler in worker processes, behind a Function-URL-style server.
+
+- Reserved concurrency is a hard cap on simultaneous invocations: one more is throttled at once
+  (HTTP 429, ``TooManyRequestsException``), as Lambda does.
+- Provisioned concurrency: that many workers are started (handler imported) before the runtime
+  reports ready, and kept; other workers start on demand (a cold start) and stay for reuse.
+- Each worker is ``python -m runner.targets.lambda_worker`` with the function's configured
+  environment, one invocation at a time; a timeout kills the worker, as Lambda ends a sandbox.
+
+HTTP on 127.0.0.1: ``POST /_runtime/invoke`` takes the raw event (the Invoke API's shape: result
+JSON, ``X-Amz-Function-Error`` on a function error); every other request is turned into a
+Function URL (payload 2.0) event and the handler's proxy response is sent back.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import parse_qsl, urlsplit
+
+INVOKE_PATH = "/_runtime/invoke"
+UNRESERVED_LIMIT = 10  # local cap when the function has no reserved concurrency
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+READY_TIMEOUT_S = 120.0
+
+
+class Throttled(Exception):
+    """No concurrency left for this function."""
+
+
+@dataclass
+class FunctionSpec:
+    name: str
+    code_dir: Path
+    handler: str = "lambda_function.lambda_handler"
+    environment: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 30.0
+    memory_mb: int = 128
+    reserved: int | None = None
+    provisioned: int = 0
+    version: str = "$LATEST"
+    arn: str = ""
+
+
+@dataclass
+class Invocation:
+    result: Any = None
+    error: dict[str, Any] | None = None
+    cold_start: bool = False
+
+
+class _Worker:
+    def __init__(self, spec: FunctionSpec, env: dict[str, str], log: IO[bytes] | int | None):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "runner.targets.lambda_worker"], cwd=spec.code_dir, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
+        self.lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put("")
+
+    def wait_ready(self, timeout_s: float) -> None:
+        message = self._next(timeout_s)
+        if not message.get("ready"):
+            raise RuntimeError("the function's worker did not start")
+
+    def _next(self, timeout_s: float) -> dict[str, Any]:
+        try:
+            line = self.lines.get(timeout=max(0.0, timeout_s))
+        except queue.Empty:
+            raise TimeoutError from None
+        if not line:
+            raise RuntimeError(f"the function's worker exited (code {self.process.wait()})")
+        return json.loads(line)
+
+    def invoke(self, event: Any, timeout_s: float) -> dict[str, Any]:
+        request_id = str(uuid.uuid4())
+        deadline_ms = int((time.time() + timeout_s) * 1000)
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"id": request_id, "event": event, "deadline_ms": deadline_ms}) + "\n")
+        self.process.stdin.flush()
+        return self._next(timeout_s)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(Exception):
+                self.process.stdin.close()  # type: ignore[union-attr]
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class LambdaRuntime:
+    def __init__(self, spec: FunctionSpec, base_env: dict[str, str] | None = None, log_path: Path | None = None):
+        self.spec = spec
+        self.limit = spec.reserved if spec.reserved is not None else UNRESERVED_LIMIT
+        self._slots = threading.BoundedSemaphore(self.limit)
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
+        self._workers: list[_Worker] = []
+        self._log = log_path.open("ab") if log_path else subprocess.DEVNULL
+        self._env = self._environment(base_env if base_env is not None else dict(os.environ))
+        self._server: ThreadingHTTPServer | None = None
+        self.throttles = 0
+        self.cold_starts = 0
+
+    def _environment(self, base: dict[str, str]) -> dict[str, str]:
+        spec = self.spec
+        project_root = str(Path(__file__).resolve().parents[2])
+        env = {**base, **spec.environment}
+        env.update({
+            "_HANDLER": spec.handler,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(spec.timeout_s)),
+            "SAGEGATE_FUNCTION_ARN": spec.arn,
+            "LAMBDA_TASK_ROOT": str(spec.code_dir),
+            # The function's code first (as in /var/task), then this project for the worker module.
+            "PYTHONPATH": os.pathsep.join([str(spec.code_dir), project_root]),
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self, port: int = 0) -> LambdaRuntime:
+        warm = [self._spawn() for _ in range(min(self.spec.provisioned, self.limit))]
+        for worker in warm:
+            worker.wait_ready(READY_TIMEOUT_S)
+        with self._lock:
+            self._idle.extend(warm)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name=f"lambda-{self.spec.name}", daemon=True).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def warm_workers(self) -> int:
+        with self._lock:
+            return sum(1 for w in self._idle if w.alive())
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        with self._lock:
+            workers, self._workers, self._idle = list(self._workers), [], []
+        for worker in workers:
+            worker.stop()
+        if self._log is not subprocess.DEVNULL:
+            self._log.close()  # type: ignore[union-attr]
+
+    def __enter__(self) -> LambdaRuntime:
+        return self if self._server is not None else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _spawn(self) -> _Worker:
+        worker = _Worker(self.spec, self._env, self._log)
+        with self._lock:
+            self._workers.append(worker)
+        return worker
+
+    def _discard(self, worker: _Worker) -> None:
+        worker.process.kill()
+        with self._lock:
+            if worker in self._workers:
+                self._workers.remove(worker)
+
+    # -- invocation --------------------------------------------------------------------------
+    def invoke(self, event: Any) -> Invocation:
+        if not self._slots.acquire(blocking=False):
+            with self._lock:
+                self.throttles += 1
+            raise Throttled(f"Rate Exceeded: {self.spec.name} is at its concurrency limit ({self.limit})")
+        try:
+            with self._lock:
+                worker = None
+                while self._idle and worker is None:
+                    candidate = self._idle.pop()
+                    worker = candidate if candidate.alive() else None
+            cold = worker is None
+            if worker is None:
+                worker = self._spawn()
+                with self._lock:
+                    self.cold_starts += 1
+                try:
+                    worker.wait_ready(READY_TIMEOUT_S)
+                except (TimeoutError, RuntimeError) as exc:
+                    self._discard(worker)
+                    return Invocation(error={"errorMessage": f"init failed: {exc}", "errorType": "Runtime.InitError"},
+                                      cold_start=True)
+            try:
+                answer = worker.invoke(event, self.spec.timeout_s)
+            except TimeoutError:
+                self._discard(worker)
+                return Invocation(error={"errorMessage": f"Task timed out after {self.spec.timeout_s:.2f} seconds",
+                                         "errorType": "Sandbox.Timedout"}, cold_start=cold)
+            except (RuntimeError, OSError, ValueError) as exc:
+                self._discard(worker)
+                return Invocation(error={"errorMessage": str(exc), "errorType": "Runtime.ExitError"}, cold_start=cold)
+            with self._lock:
+                self._idle.append(worker)
+            return Invocation(answer.get("result"), answer.get("error"), cold)
+        finally:
+            self._slots.release()
+
+
+def function_url_event(method: str, path: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
+    """A Lambda Function URL request (payload format 2.0)."""
+    parts = urlsplit(path)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    content_type = lowered.get("content-type", "")
+    textual = content_type.startswith(("text/", "application/json")) or not body
+    now = time.time()
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": parts.path or "/",
+        "rawQueryString": parts.query,
+        "headers": lowered,
+        "queryStringParameters": dict(parse_qsl(parts.query)) or None,
+        "requestContext": {
+            "accountId": "anonymous", "apiId": "local", "domainName": lowered.get("host", "127.0.0.1"),
+            "domainPrefix": "local", "requestId": str(uuid.uuid4()), "routeKey": "$default", "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)), "timeEpoch": int(now * 1000),
+            "http": {"method": method, "path": parts.path or "/", "protocol": "HTTP/1.1", "sourceIp": source_ip,
+                     "userAgent": lowered.get("user-agent", "")},
+        },
+        "body": body.decode() if textual else base64.b64encode(body).decode(),
+        "isBase64Encoded": not textual,
+    }
+
+
+def _handler_for(runtime: LambdaRuntime) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+        def _body(self) -> bytes | None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_PAYLOAD_BYTES:
+                self._send(413, {"Message": "Request must be smaller than 6291456 bytes for the InvokeFunction operation"},
+                           {"x-amzn-ErrorType": "RequestTooLargeException"})
+                return None
+            return self.rfile.read(length) if length else b""
+
+        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            for key, value in {"Content-Type": "application/json", **(headers or {})}.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _throttled(self) -> None:
+            self._send(429, {"Type": "User", "message": "Rate Exceeded.",
+                             "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"},
+                       {"x-amzn-ErrorType": "TooManyRequestsException"})
+
+        def _any(self) -> None:
+            body = self._body()
+            if body is None:
+                return
+            if self.path == INVOKE_PATH and self.command == "POST":
+                self._invoke_api(body)
+            else:
+                self._function_url(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _any  # noqa: N815
+
+        def _invoke_api(self, body: bytes) -> None:
+            try:
+                event = json.loads(body or b"{}")
+            except ValueError:
+                self._send(400, {"message": "Could not parse request body into json"},
+                           {"x-amzn-ErrorType": "InvalidRequestContentException"})
+                return
+            try:
+                outcome = runtime.invoke(event)
+            except Throttled:
+                self._throttled()
+                return
+            headers = {"X-Amz-Executed-Version": runtime.spec.version}
+            if outcome.error is not None:
+                self._send(200, outcome.error, {**headers, "X-Amz-Function-Error": "Unhandled"})
+            else:
+                self._send(200, json.dumps(outcome.result).encode(), headers)
+
+        def _function_url(self, body: bytes) -> None:
+            event = function_url_event(self.command, self.path, dict(self.headers.items()), body,
+                                       self.client_address[0])
+            try:
+                outcome = runtime.invoke(event)
+            except Throttled:
+                self._throttled()
+                return
+            if outcome.error is not None:
+                self._send(502, {"Message": "Internal Server Error"})
+                return
+            result = outcome.result
+            if isinstance(result, dict) and "statusCode" in result:
+                payload = result.get("body") or ""
+                data = base64.b64decode(payload) if result.get("isBase64Encoded") else str(payload).encode()
+                headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+                self._send(int(result["statusCode"]), data, headers)
+            else:
+                self._send(200, json.dumps(result).encode())
+
+    return Handler

@@ -1,0 +1,274 @@
+"""What moto 5.2.5 lacks for this stack, with the real APIs' request and response shapes.
+
+The embedded emulator is moto's Werkzeug app wrapped by ``GapFiller``: a request for one of the
+calls below is answered here (reading and writing moto's own in-process backends), everything else
+goes to moto unchanged. So the applier sends the same boto3 calls to the emulator as to AWS:
+
+- SageMaker ``CreateModel`` drops ``EnableNetworkIsolation`` (``DescribeModel`` always says
+  false): the request's value is kept on moto's model object after moto creates it.
+- SageMaker ``UpdateEndpoint`` (moto: HTTP 500): points the endpoint at the new config and its
+  variants; the endpoint is InService at once, like every moto endpoint.
+- Lambda provisioned concurrency ``Put/Get/DeleteProvisionedConcurrencyConfig`` and
+  ``ListProvisionedConcurrencyConfigs`` (moto: 404): kept per function and qualifier (an alias or
+  a version that exists); a config is READY at once.
+- Lambda ``Invoke`` without Docker: when a local function runtime has registered itself for the
+  function (``POST /_sagegate/lambda-runtimes``), the invocation is forwarded to it, so
+  ``lambda.invoke`` runs the real handler with reserved concurrency honoured (429
+  TooManyRequestsException). Otherwise moto answers (its echo backend: Docker is switched off).
+
+Written against moto 5.2.5 (pinned in pyproject.toml); check these routes again when upgrading.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+MOTO_VERSION = "5.2.5"
+RUNTIME_REGISTRY_PATH = "/_sagegate/lambda-runtimes"
+INVOKE_PATH = "/_runtime/invoke"  # runner.targets.lambda_runtime serves it
+
+_CREDENTIAL_REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
+_PROVISIONED = re.compile(r"^/2019-09-30/functions/([^/]+)/provisioned-concurrency/?$")
+_INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
+
+Response = tuple[int, dict[str, str], bytes]
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+def _json(status: int, body: Any, extra_headers: dict[str, str] | None = None) -> Response:
+    return status, {"Content-Type": "application/json", **(extra_headers or {})}, json.dumps(body).encode()
+
+
+def _lambda_error(status: int, code: str, message: str) -> Response:
+    return _json(status, {"Type": "User", "message": message}, {"x-amzn-ErrorType": code})
+
+
+def _sagemaker_error(code: str, message: str) -> Response:
+    return _json(400, {"__type": code, "message": message})
+
+
+class GapFiller:
+    """WSGI middleware in front of moto's ``DomainDispatcherApplication``."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]):
+        self.app = app
+        self._lock = threading.Lock()
+        # (account, region, function name, qualifier) -> (requested, last modified)
+        self._provisioned: dict[tuple[str, str, str, str], tuple[int, str]] = {}
+        # function name -> base URL of a local runtime that runs it
+        self._runtimes: dict[str, str] = {}
+
+    # -- WSGI -------------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET") == "SageMaker.CreateModel":
+            return self._create_model(environ, start_response)
+        answer = self._route(environ)
+        if answer is None:
+            return self.app(environ, start_response)
+        status, headers, body = answer
+        headers = {**headers, "Content-Length": str(len(body))}
+        start_response(f"{status} {_REASONS.get(status, 'OK')}", list(headers.items()))
+        return [body]
+
+    def _route(self, environ: dict[str, Any]) -> Response | None:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == RUNTIME_REGISTRY_PATH:
+            return self._registry(method, environ)
+        if path == "/moto-api/reset" and method == "POST":
+            with self._lock:
+                self._provisioned.clear()
+                self._runtimes.clear()
+            return None
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target == "SageMaker.UpdateEndpoint":
+            return self._update_endpoint(environ, json.loads(_read_body(environ) or b"{}"))
+        match = _PROVISIONED.match(path)
+        if match:
+            return self._provisioned_concurrency(environ, method, unquote(match.group(1)))
+        match = _INVOKE.match(path)
+        if match and method == "POST":
+            return self._invoke(environ, unquote(match.group(1)))
+        return None
+
+    # -- SageMaker CreateModel: keep EnableNetworkIsolation ---------------------------------
+    def _create_model(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        from moto.sagemaker.models import sagemaker_backends
+
+        body = _read_body(environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        result = self.app(environ, start_response)  # Flask has handled the request when this returns
+        request = json.loads(body or b"{}")
+        model = sagemaker_backends[_account(environ)][_region(environ)]._models.get(request.get("ModelName"))
+        if model is not None:
+            model.enable_network_isolation = bool(request.get("EnableNetworkIsolation", False))
+        return result
+
+    # -- SageMaker UpdateEndpoint -----------------------------------------------------------
+    def _update_endpoint(self, environ: dict[str, Any], request: dict[str, Any]) -> Response:
+        from moto.sagemaker.models import sagemaker_backends
+
+        backend = sagemaker_backends[_account(environ)][_region(environ)]
+        name, config_name = request.get("EndpointName", ""), request.get("EndpointConfigName", "")
+        endpoint = backend.endpoints.get(name)
+        if endpoint is None:
+            return _sagemaker_error("ValidationException", f"Could not find endpoint \"{name}\".")
+        config = backend.endpoint_configs.get(config_name)
+        if config is None:
+            return _sagemaker_error("ValidationException",
+                                    f"Could not find endpoint configuration \"{config_name}\".")
+        endpoint.endpoint_config_name = config_name
+        endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
+        endpoint.data_capture_config = config.data_capture_config
+        endpoint.last_modified_time = datetime.now(UTC).isoformat()
+        return _json(200, {"EndpointArn": endpoint.arn})
+
+    # -- Lambda provisioned concurrency -----------------------------------------------------
+    def _provisioned_concurrency(self, environ: dict[str, Any], method: str, function: str) -> Response:
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        account, region = _account(environ), _region(environ)
+        name = function.rsplit(":", 1)[-1] if function.startswith("arn:") else function
+        if method == "GET" and query.get("List"):
+            with self._lock:
+                configs = [
+                    {"FunctionArn": self._function_arn(account, region, name, qualifier),
+                     **self._config_body(requested, modified)}
+                    for (acc, reg, fn, qualifier), (requested, modified) in sorted(self._provisioned.items())
+                    if (acc, reg, fn) == (account, region, name)
+                ]
+            return _json(200, {"ProvisionedConcurrencyConfigs": configs})
+        qualifier = (query.get("Qualifier") or [""])[0]
+        missing = self._check_qualifier(account, region, name, qualifier)
+        if missing:
+            return missing
+        key = (account, region, name, qualifier)
+        if method == "PUT":
+            body = json.loads(_read_body(environ) or b"{}")
+            requested = int(body.get("ProvisionedConcurrentExecutions", 0))
+            if requested < 1:
+                return _lambda_error(400, "InvalidParameterValueException",
+                                     "ProvisionedConcurrentExecutions must be at least 1")
+            modified = _now()
+            with self._lock:
+                self._provisioned[key] = (requested, modified)
+            return _json(202, {"RequestedProvisionedConcurrentExecutions": requested,
+                               "AllocatedProvisionedConcurrentExecutions": 0,
+                               "AvailableProvisionedConcurrentExecutions": 0,
+                               "Status": "IN_PROGRESS", "LastModified": modified})
+        if method == "GET":
+            with self._lock:
+                found = self._provisioned.get(key)
+            if found is None:
+                return _lambda_error(404, "ProvisionedConcurrencyConfigNotFoundException",
+                                     "No Provisioned Concurrency Config found for this function")
+            return _json(200, self._config_body(*found))
+        if method == "DELETE":
+            with self._lock:
+                self._provisioned.pop(key, None)
+            return 204, {}, b""
+        return _lambda_error(405, "InvalidRequestContentException", f"{method} is not supported")
+
+    @staticmethod
+    def _config_body(requested: int, modified: str) -> dict[str, Any]:
+        return {"RequestedProvisionedConcurrentExecutions": requested,
+                "AllocatedProvisionedConcurrentExecutions": requested,
+                "AvailableProvisionedConcurrentExecutions": requested,
+                "Status": "READY", "LastModified": modified}
+
+    @staticmethod
+    def _function_arn(account: str, region: str, name: str, qualifier: str) -> str:
+        return f"arn:aws:lambda:{region}:{account}:function:{name}:{qualifier}"
+
+    def _check_qualifier(self, account: str, region: str, name: str, qualifier: str) -> Response | None:
+        from moto.awslambda.utils import get_backend  # the Docker-less backend when use_docker is off
+
+        backend = get_backend(account, region)
+        if not qualifier or qualifier == "$LATEST":
+            return _lambda_error(400, "InvalidParameterValueException",
+                                 "Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
+        try:
+            function = backend.get_function(name, None)
+        except Exception:  # moto raises its own not-found types
+            function = None
+        if function is None:
+            with self._lock:  # a deleted function takes its configs with it, as in AWS
+                for key in [k for k in self._provisioned if k[:3] == (account, region, name)]:
+                    del self._provisioned[key]
+            return _lambda_error(404, "ResourceNotFoundException", f"Function not found: {name}")
+        try:
+            backend.get_function(name, qualifier)
+        except Exception:
+            return _lambda_error(404, "ResourceNotFoundException",
+                                 f"Function not found: {self._function_arn(account, region, name, qualifier)}")
+        return None
+
+    # -- Lambda Invoke through a registered local runtime ------------------------------------
+    def _registry(self, method: str, environ: dict[str, Any]) -> Response:
+        if method == "POST":
+            body = json.loads(_read_body(environ) or b"{}")
+            with self._lock:
+                if body.get("url"):
+                    self._runtimes[body["function_name"]] = body["url"].rstrip("/")
+                else:
+                    self._runtimes.pop(body.get("function_name", ""), None)
+        with self._lock:
+            return _json(200, {"runtimes": dict(self._runtimes)})
+
+    def _invoke(self, environ: dict[str, Any], function: str) -> Response | None:
+        name = function.split(":")[6] if function.startswith("arn:") else function.split(":")[0]
+        with self._lock:
+            url = self._runtimes.get(name)
+        if url is None:
+            return None
+        payload = _read_body(environ)
+        request = urllib.request.Request(f"{url}{INVOKE_PATH}", data=payload or b"{}", method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=960) as answer:  # noqa: S310 (loopback)
+                status, headers, body = answer.status, dict(answer.headers), answer.read()
+        except urllib.error.HTTPError as error:
+            status, headers, body = error.code, dict(error.headers), error.read()
+        except OSError as error:
+            return _lambda_error(502, "ServiceException", f"local function runtime unreachable: {error}")
+        if status == 429:
+            return _lambda_error(429, "TooManyRequestsException", "Rate Exceeded.")
+        out = {"X-Amz-Executed-Version": headers.get("X-Amz-Executed-Version", "$LATEST")}
+        if headers.get("X-Amz-Function-Error"):
+            out["X-Amz-Function-Error"] = headers["X-Amz-Function-Error"]
+        return 200, {"Content-Type": "application/json", **out}, body
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    stream = environ.get("wsgi.input")
+    if stream is None or length <= 0:
+        return b""
+    return stream.read(length)
+
+
+def _region(environ: dict[str, Any]) -> str:
+    match = _CREDENTIAL_REGION.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else "us-east-1"
+
+
+def _account(environ: dict[str, Any]) -> str:
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    return DEFAULT_ACCOUNT_ID
+
+
+_REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
+            404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests", 502: "Bad Gateway"}

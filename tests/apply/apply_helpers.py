@@ -1,0 +1,167 @@
+"""Botocore hooks for counting and failing calls, and an independent inventory of a stack."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+
+from runner.settings import Settings
+from runner.stack import STACK_TAG, Stack, build_stack
+
+READ_PREFIXES = ("Describe", "Get", "List", "Head")
+
+
+@lru_cache(maxsize=16)
+def _composed(overrides: tuple[str, ...]) -> Settings:
+    from runner.compose import compose_settings
+
+    return compose_settings(list(overrides))
+
+
+def settings_for(name: str, *overrides: str) -> Settings:
+    settings = copy.deepcopy(_composed(tuple(overrides)))
+    settings.name = name
+    return settings
+
+
+def stack_for(name: str, *overrides: str) -> Stack:
+    return build_stack(settings_for(name, *overrides))
+
+
+def is_mutating(operation: str) -> bool:
+    return not operation.startswith(READ_PREFIXES)
+
+
+class _Raw:
+    def __init__(self, body: bytes):
+        self._body = body
+
+    def stream(self, **_: Any):
+        yield self._body
+
+
+def error_response(protocol: str, status: int, code: str, message: str) -> AWSResponse:
+    """An AWS error response in the service's wire protocol, as botocore would receive it."""
+    headers = {"x-amzn-RequestId": "injected"}
+    if protocol == "query":
+        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
+                "</Error><RequestId>injected</RequestId></ErrorResponse>").encode()
+        headers["Content-Type"] = "text/xml"
+    elif protocol == "rest-xml":
+        body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
+        headers["Content-Type"] = "application/xml"
+    elif protocol == "rest-json":
+        body = json.dumps({"message": message}).encode()
+        headers.update({"x-amzn-ErrorType": code, "Content-Type": "application/json"})
+    else:
+        body = json.dumps({"__type": code, "message": message}).encode()
+        headers["Content-Type"] = "application/x-amz-json-1.1"
+    return AWSResponse("https://injected", status, headers, _Raw(body))
+
+
+_PROTOCOLS = {"iam": "query", "s3": "rest-xml", "lambda": "rest-json", "sagemaker": "json",
+              "application-auto-scaling": "json", "ec2": "ec2", "sts": "query"}
+
+
+@dataclass
+class CallLog:
+    """Every request sent (retries included), in order; optionally fails or throttles some."""
+
+    sent: list[str] = field(default_factory=list)
+    fail_mutating_call: int | None = None  # 1-based index among mutating calls
+    throttle: dict[str, int] = field(default_factory=dict)  # operation -> throttled attempts left
+    throttled: list[str] = field(default_factory=list)
+    failed: str | None = None
+
+    @property
+    def mutating(self) -> list[str]:
+        return [op for op in self.sent if is_mutating(op)]
+
+    def __call__(self, event_name: str, **kwargs: Any) -> AWSResponse | None:
+        _, service, operation = event_name.split(".", 2)
+        protocol = _PROTOCOLS.get(service, "json")
+        if self.throttle.get(operation, 0) > 0:
+            self.throttle[operation] -= 1
+            self.throttled.append(operation)
+            code = "Throttling" if protocol == "query" else "ThrottlingException"
+            return error_response(protocol, 400, code, "Rate exceeded")
+        self.sent.append(operation)
+        if is_mutating(operation) and self.fail_mutating_call == len(self.mutating):
+            self.failed = f"{service}:{operation}"
+            return error_response(protocol, 400, "InjectedFault", f"injected failure of {operation}")
+        return None
+
+
+def watch(target: Any, log: CallLog | None = None) -> tuple[CallLog, Any]:
+    log = log or CallLog()
+    remove = target.register("before-send", log)
+    return log, remove
+
+
+def inventory(target: Any, stack_name: str) -> set[str]:
+    """Everything in the account that belongs to the stack: by tag or by the stack's names."""
+    found: set[str] = set()
+    iam, sm, lam = target.client("iam"), target.client("sagemaker"), target.client("lambda")
+    aas = target.client("application-autoscaling")
+    prefix = f"{stack_name}-"
+    for role in [r for page in iam.get_paginator("list_roles").paginate() for r in page["Roles"]]:
+        if role["RoleName"].startswith(prefix):
+            found.add(f"role:{role['RoleName']}")
+    for profile in iam.list_instance_profiles()["InstanceProfiles"]:
+        if profile["InstanceProfileName"].startswith(prefix):
+            found.add(f"instance-profile:{profile['InstanceProfileName']}")
+    # (moto ignores NameContains: filter here)
+    for kind, operation, key, name_key in (
+            ("model", "list_models", "Models", "ModelName"),
+            ("endpoint-config", "list_endpoint_configs", "EndpointConfigs", "EndpointConfigName"),
+            ("endpoint", "list_endpoints", "Endpoints", "EndpointName"),
+            ("notebook", "list_notebook_instances", "NotebookInstances", "NotebookInstanceName")):
+        for page in sm.get_paginator(operation).paginate(NameContains=prefix):
+            for item in page[key]:
+                if item[name_key].startswith(prefix):
+                    found.add(f"{kind}:{item[name_key]}")
+    for target_ in aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]:
+        if target_["ResourceId"].startswith(f"endpoint/{prefix}"):
+            found.add(f"scalable-target:{target_['ResourceId']}")
+    for policy in aas.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]:
+        if policy["ResourceId"].startswith(f"endpoint/{prefix}"):
+            found.add(f"scaling-policy:{policy['PolicyName']}")
+    for function in [f for page in lam.get_paginator("list_functions").paginate() for f in page["Functions"]]:
+        name = function["FunctionName"]
+        if not name.startswith(prefix):
+            continue
+        found.add(f"function:{name}")
+        for version in lam.list_versions_by_function(FunctionName=name)["Versions"]:
+            if version["Version"] != "$LATEST":
+                found.add(f"version:{name}:{version['Version']}")
+        for alias in lam.list_aliases(FunctionName=name)["Aliases"]:
+            found.add(f"alias:{name}:{alias['Name']}")
+    return found
+
+
+def tagged_resources(target: Any, stack_name: str) -> set[str]:
+    """The inventory's members that carry the stack tag (roles, SageMaker resources, functions)."""
+    iam, sm, lam = target.client("iam"), target.client("sagemaker"), target.client("lambda")
+    tagged = set()
+    for item in inventory(target, stack_name):
+        kind, _, name = item.partition(":")
+        tags: list[dict[str, str]] | dict[str, str] = []
+        if kind == "role":
+            tags = iam.list_role_tags(RoleName=name)["Tags"]
+        elif kind in ("model", "endpoint-config", "endpoint"):
+            describe = {"model": ("describe_model", "ModelName", "ModelArn"),
+                        "endpoint-config": ("describe_endpoint_config", "EndpointConfigName", "EndpointConfigArn"),
+                        "endpoint": ("describe_endpoint", "EndpointName", "EndpointArn")}[kind]
+            arn = getattr(sm, describe[0])(**{describe[1]: name})[describe[2]]
+            tags = sm.list_tags(ResourceArn=arn)["Tags"]
+        elif kind == "function":
+            tags = lam.get_function(FunctionName=name).get("Tags", {})
+        values = tags if isinstance(tags, dict) else {t["Key"]: t["Value"] for t in tags}
+        if values.get(STACK_TAG) == stack_name:
+            tagged.add(item)
+    return tagged

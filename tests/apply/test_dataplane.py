@@ -1,0 +1,108 @@
+"""The local data plane end to end: a deployed stack, the real handler, the real endpoint server."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from apply_helpers import settings_for
+
+from runner.apply import apply, ensure_bucket, upload_artifact
+from runner.stack import build_stack
+from runner.targets.dataplane import start_data_plane
+
+REPO = Path(__file__).resolve().parents[2]
+# A small real artifact (random weights): model.pth, model.json, code/ as training writes them.
+MAKE_ARTIFACT = """
+import json, shutil, sys, tarfile
+from pathlib import Path
+import torch
+from training.model import IMAGENET_MEAN, IMAGENET_STD, build_model
+root, out = Path(sys.argv[1]), Path(sys.argv[2])
+root.mkdir(parents=True)
+torch.manual_seed(0)
+torch.save(build_model("resnet18", 3, 16).state_dict(), root / "model.pth")
+(root / "model.json").write_text(json.dumps({
+    "format_version": 1, "arch": "resnet18", "head_hidden": 16, "num_classes": 3,
+    "classes": ["cat", "dog", "bird"], "image_size": 32,
+    "normalize": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+    "metrics": {}, "hyperparameters": {}, "versions": {"torch": torch.__version__}}))
+code = root / "code"
+(code / "training").mkdir(parents=True)
+shutil.copy("handlers/inference.py", code / "inference.py")
+shutil.copy("training/__init__.py", code / "training" / "__init__.py")
+shutil.copy("training/model.py", code / "training" / "model.py")
+with tarfile.open(out, "w:gz") as archive:
+    for path in sorted(root.rglob("*")):
+        archive.add(path, arcname=str(path.relative_to(root)), recursive=False)
+"""
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("artifact")
+    out = root / "model.tar.gz"
+    subprocess.run([sys.executable, "-c", MAKE_ARTIFACT, str(root / "model"), str(out)], cwd=REPO, check=True,
+                   timeout=300)
+    return out
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_function_url_and_invoke_reach_the_endpoint(local_target, stack_name, artifact, tmp_path):
+    """Deployed config -> runtime: provisioned workers warm, reserved cap, the handler calls the endpoint."""
+    settings = settings_for(stack_name)
+    names = build_stack(settings).names
+    ensure_bucket(local_target, names)
+    stack = build_stack(settings, model_data_url=upload_artifact(local_target, names, artifact))
+    apply(stack, local_target)
+
+    with start_data_plane(settings, local_target, stack, artifact, log_dir=tmp_path / "logs") as plane:
+        assert plane.runtime.warm_workers == settings.function.provisioned_concurrency
+        assert plane.runtime.limit == settings.function.reserved_concurrency
+        request = urllib.request.Request(plane.function_url, data=_png(), method="POST",
+                                         headers={"Content-Type": "image/png"})
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            body = json.loads(answer.read())
+        assert answer.status == 200, body
+        predictions = body["predictions"][0]
+        assert {p["label"] for p in predictions} <= {"cat", "dog", "bird"} and len(predictions) >= 1
+
+        lam = local_target.client("lambda")
+        event = {"image": base64.b64encode(_png()).decode(), "content_type": "image/png"}
+        answer = lam.invoke(FunctionName=stack.names.function_name, Qualifier="live",
+                            Payload=json.dumps(event).encode())
+        payload = json.loads(answer["Payload"].read())
+        assert payload["statusCode"] == 200, payload
+        assert json.loads(payload["body"])["predictions"]
+
+
+def test_runner_local_finds_what_was_deployed(local_target, stack_name, artifact, tmp_path):
+    """`python -m runner.local` starts a data plane from the emulator's state alone: the pieces it reads."""
+    from runner.local import DataPlanes, find_deployments
+
+    settings = settings_for(stack_name)
+    names = build_stack(settings).names
+    ensure_bucket(local_target, names)
+    stack = build_stack(settings, model_data_url=upload_artifact(local_target, names, artifact))
+    apply(stack, local_target)
+
+    (deployment,) = [d for d in find_deployments(local_target) if d.stack == stack_name]
+    assert (deployment.endpoint_name, deployment.function_name, deployment.alias) == (
+        names.endpoint_name, names.function_name, "live")
+    assert deployment.model_data_url == stack.model_data_url
+    planes = DataPlanes(local_target, tmp_path)
+    assert planes._artifact(deployment).read_bytes() == artifact.read_bytes()
+    assert planes._code(deployment, names.bucket) == stack.resource("InvokeFunction").properties["Code"]

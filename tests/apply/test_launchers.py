@@ -1,0 +1,131 @@
+"""The remote launchers send exactly the stack's job requests, then deliver a real artifact record."""
+
+from __future__ import annotations
+
+import copy
+import io
+import tarfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from apply_helpers import inventory, settings_for
+
+from runner.launchers import ec2, sagemaker
+from runner.stack import build_stack
+
+
+def _fake_local_training(calls: list[dict]):
+    """Stands in for run_local_training (torch-free): records its arguments, writes an artifact."""
+
+    def run_local_training(*, hyperparameters, data_dir, run_dir, instance_count=1, quiet=False, timeout_s=None,
+                           checkpoint_dir=None):
+        calls.append({"hyperparameters": dict(hyperparameters), "data_dir": Path(data_dir),
+                      "instance_count": instance_count})
+        artifact = Path(run_dir) / "model.tar.gz"
+        with tarfile.open(artifact, "w:gz") as archive:
+            info = tarfile.TarInfo("model.json")
+            body = b'{"arch": "resnet18"}'
+            info.size = len(body)
+            archive.addfile(info, io.BytesIO(body))
+        log = Path(run_dir) / "train.log"
+        log.write_text("Testing Accuracy: 0.9\n")
+        return SimpleNamespace(artifact=artifact, metrics={"test_accuracy": 0.9}, log_path=log)
+
+    return run_local_training
+
+
+def _capture(target, operation: str) -> list[dict]:
+    sent: list[dict] = []
+
+    def hook(params, **_):
+        sent.append(copy.deepcopy(params))
+
+    target.register(f"provide-client-params.{operation}", hook)
+    return sent
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "digits"
+    for split in ("train", "valid", "test"):
+        for label in ("0", "1"):
+            (root / split / label).mkdir(parents=True)
+            (root / split / label / "a.png").write_bytes(b"png-" + split.encode() + label.encode())
+    return root
+
+
+@pytest.mark.parametrize("overrides", [("training=sagemaker",), ("training=sagemaker_multi",)])
+def test_sagemaker_launcher_sends_the_stacks_training_job(local_target, stack_name, tmp_path, data_dir, overrides):
+    settings = settings_for(stack_name, *overrides)
+    stack = build_stack(settings, run_id="run1")
+    sent = _capture(local_target, "sagemaker.CreateTrainingJob")
+    calls: list[dict] = []
+    result = sagemaker.run(settings, stack, local_target, tmp_path / "run", data_dir=data_dir,
+                           local_runner=_fake_local_training(calls))
+
+    (job,) = [j for j in stack.jobs if j.kind == "training_job"]
+    assert sent == [job.request]
+    assert calls[0]["instance_count"] == job.request["ResourceConfig"]["InstanceCount"]
+    assert calls[0]["hyperparameters"] == {k: v for k, v in job.request["HyperParameters"].items()
+                                           if not k.startswith("sagemaker_")}
+    s3 = local_target.client("s3")
+    bucket, key = result.artifact_uri[5:].split("/", 1)
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == result.artifact.read_bytes()
+    bundle_bucket, bundle_key = job.request["HyperParameters"]["sagemaker_submit_directory"][5:].split("/", 1)
+    assert s3.head_object(Bucket=bundle_bucket, Key=bundle_key)["ContentLength"] > 0
+    data_bucket, data_prefix = stack.names.data_uri[5:].split("/", 1)
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=data_bucket, Prefix=data_prefix)["Contents"]}
+    assert f"{data_prefix}/train/0/a.png" in keys and len(keys) == 6
+    role = job.request["RoleArn"].rsplit("/", 1)[1]
+    assert f"role:{role}" in inventory(local_target, stack_name)
+    assert result.metrics == {"test_accuracy": 0.9} and result.job_name == job.request["TrainingJobName"]
+
+
+def test_sagemaker_launcher_sends_the_stacks_tuning_job(local_target, stack_name, tmp_path, data_dir):
+    settings = settings_for(stack_name, "training=sagemaker", "hpo=sagemaker_tuner")
+    stack = build_stack(settings, run_id="tune1")
+    (job,) = [j for j in stack.jobs if j.kind == "tuning_job"]
+    sent = _capture(local_target, "sagemaker.CreateHyperParameterTuningJob")
+    calls: list[dict] = []
+    result = sagemaker.run(settings, stack, local_target, tmp_path / "run", data_dir=data_dir,
+                           local_runner=_fake_local_training(calls))
+    assert sent == [job.request]
+    static = {k: v for k, v in job.request["TrainingJobDefinition"]["StaticHyperParameters"].items()
+              if not k.startswith("sagemaker_")}
+    assert static.items() <= calls[0]["hyperparameters"].items()
+    assert result.artifact.is_file() and result.artifact_uri.startswith("s3://")
+
+
+def test_ec2_launcher_sends_the_stacks_run_instances(local_target, stack_name, tmp_path, data_dir):
+    settings = settings_for(stack_name, "training=ec2")
+    stack = build_stack(settings, run_id="ec2run")
+    sent = _capture(local_target, "ec2.RunInstances")
+    calls: list[dict] = []
+    result = ec2.run(settings, stack, local_target, tmp_path / "run", data_dir=data_dir,
+                     local_runner=_fake_local_training(calls))
+    (job,) = [j for j in stack.jobs if j.kind == "ec2_run"]
+    assert sent == [job.request]
+    assert job.request["MetadataOptions"]["HttpTokens"] == "required"
+    assert calls[0]["hyperparameters"] == {k: v for k, v in
+                                           ec2.hyperparameters_of(job.request["UserData"]).items()}
+    assert calls[0]["hyperparameters"]["epochs"] == str(settings.training.epochs)
+    described = local_target.client("ec2").describe_instances(InstanceIds=[result.job_name])
+    instance = described["Reservations"][0]["Instances"][0]
+    assert instance["State"]["Name"] in ("shutting-down", "terminated")
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"
+    assert result.artifact_uri == ec2.artifact_uri_of(job.request["UserData"])
+    profile = job.request["IamInstanceProfile"]["Name"]
+    assert f"instance-profile:{profile}" in inventory(local_target, stack_name)
+
+
+def test_the_stacks_tuning_request_is_valid_for_the_api(stack_name):
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    settings = settings_for(stack_name, "training=sagemaker", "hpo=sagemaker_tuner")
+    (job,) = [j for j in build_stack(settings).jobs if j.kind == "tuning_job"]
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    shape = model.operation_model("CreateHyperParameterTuningJob").input_shape
+    report = ParamValidator().validate(job.request, shape)
+    assert not report.has_errors(), report.generate_report()

@@ -1,0 +1,45 @@
+"""Shared fixtures: the embedded AWS emulator and targets on it (loopback only)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+
+import pytest
+
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def emulator_url() -> Iterator[str]:
+    """One in-process moto server (with sagegate's gap filler) for the whole session.
+
+    Tests share it: give each test its own stack name (``stack_name``) instead of resetting.
+    """
+    from runner.targets.emulator import Emulator
+
+    emulator = Emulator().start()
+    try:
+        yield emulator.url
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def local_target(emulator_url: str) -> Iterator:
+    """A fresh ``Target`` on the shared emulator (own clients, so event hooks stay in the test)."""
+    from runner.targets import local_target as make_target
+
+    target = make_target(emulator_url)
+    try:
+        yield target
+    finally:
+        target.close()
+
+
+@pytest.fixture
+def stack_name(request: pytest.FixtureRequest) -> str:
+    """A stack name unique in this session (3-24 characters)."""
+    words = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_"))[:12]
+    return f"t{next(_names):03d}-{words}".rstrip("-")
