@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -21,6 +23,57 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
         return compose(config_name="config", overrides=list(overrides))
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         return compose(config_name="config", overrides=list(overrides))
+
+
+def _is_group(key: str) -> bool:
+    return (CONF_DIR / key.split("@")[0]).is_dir()
+
+
+def compose_jobs(jobs: Sequence[Sequence[str]]) -> list[dict]:
+    """The configs of many jobs (a sweep) as plain containers, at a fraction of Hydra's cost.
+
+    A full compose reads every YAML file (≈0.1 s); here it happens once per distinct set of group
+    choices, and each job's value overrides are applied to a copy with Hydra's semantics (``key=``
+    must exist, ``+key=`` adds, ``++key=`` adds or replaces, ``~key`` deletes); an override Hydra
+    would refuse raises ``ConfigCompositionException`` naming it. Overrides of Hydra's own settings
+    (``hydra.*``) do not reach sagegate's config and are skipped.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    parser = OverridesParser.create()
+    bases: dict[tuple[str, ...], dict] = {}
+    configs = []
+    for overrides in jobs:
+        parsed = [o for o in parser.parse_overrides(list(overrides)) if not o.key_or_group.startswith("hydra")]
+        groups = tuple(o.input_line for o in parsed if _is_group(o.key_or_group))
+        if groups not in bases:
+            bases[groups] = OmegaConf.to_container(compose_config(groups), resolve=True)
+        config = copy.deepcopy(bases[groups])
+        for override in parsed:
+            if not _is_group(override.key_or_group):
+                _apply_override(config, override)
+        configs.append(config)
+    return configs
+
+
+def _apply_override(config: dict, override: Any) -> None:
+    from hydra.errors import ConfigCompositionException
+
+    *path, last = override.key_or_group.split(".")
+    node = config
+    for part in path:
+        if not isinstance(node.get(part), dict):
+            raise ConfigCompositionException(f"Could not override '{override.key_or_group}': "
+                                             f"'{part}' is not in the config")
+        node = node[part]
+    if override.is_delete():
+        node.pop(last, None)
+    elif last in node or override.is_add() or override.is_force_add():
+        node[last] = override.value()
+    else:
+        raise ConfigCompositionException(f"Could not override '{override.key_or_group}'. "
+                                         f"To append to your config use +{override.input_line}")
 
 
 def compose_settings(overrides: Sequence[str] = ()) -> Settings:

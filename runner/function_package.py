@@ -11,6 +11,7 @@ import hashlib
 import io
 import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 HANDLER_SOURCE = Path(__file__).resolve().parent.parent / "handlers" / "lambda_function.py"
@@ -30,6 +31,13 @@ class FunctionPackage:
 
 
 def build_function_package(source: Path = HANDLER_SOURCE) -> FunctionPackage:
+    stat = source.stat()
+    # Every stack of a sweep packages the same file: build it once per version of the file.
+    return _package(source, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=4)
+def _package(source: Path, mtime_ns: int, size: int) -> FunctionPackage:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         info = zipfile.ZipInfo("lambda_function.py", date_time=_FIXED_DATE)

@@ -47,16 +47,16 @@ def job_overrides(task_overrides: list[str]) -> list[list[str]]:
 def precompute_checkov(task_overrides: list[str], cache_dir: Path, console: Console) -> int:
     """Scan the templates of all jobs in one checkov batch; returns how many were scanned."""
     from policies.checkov.runner import render_template, warm_cache
-    from runner.compose import compose_config
+    from runner.compose import compose_jobs
     from runner.settings import ConfigError, load_settings
     from runner.stack import LOCAL_ACCOUNT, build_stack
 
     templates = []
     timeout_s = 600.0
     account: str | None = None
-    for overrides in job_overrides(task_overrides):
+    for config in compose_jobs(job_overrides(task_overrides)):
         try:
-            settings = load_settings(compose_config(overrides))
+            settings = load_settings(config)
         except ConfigError:
             continue  # the job itself reports its bad config
         if not settings.policy.checkov.enabled:
@@ -121,9 +121,20 @@ def summary_rows(sweep_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+VALIDATION_LOSS_KEYS = ("best_valid_loss", "valid_loss", "validation_loss")
+
+
+def validation_loss(row: dict[str, Any]) -> float | None:
+    for key in VALIDATION_LOSS_KEYS:
+        if isinstance(row.get(key), int | float):
+            return float(row[key])
+    return None
+
+
 def best_by_validation_loss(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    keyed = [r for r in rows if isinstance(r.get("valid_loss", r.get("validation_loss")), int | float)]
-    return min(keyed, key=lambda r: r.get("valid_loss", r.get("validation_loss"))) if keyed else None
+    """For `stage=train` sweeps (HPO by Hydra): the row whose best epoch had the lowest validation loss."""
+    trained = [r for r in rows if validation_loss(r) is not None]
+    return min(trained, key=validation_loss) if trained else None
 
 
 def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> None:
@@ -158,7 +169,7 @@ def print_summary(console: Console, rows: list[dict[str, Any]], sweep_dir: Path)
                   f"{sweep_dir / 'sweep_summary.csv'} and sweep_summary.json written")
     best = best_by_validation_loss(rows)
     if best is not None:
-        loss = best.get("valid_loss", best.get("validation_loss"))
+        loss = validation_loss(best)
         console.print(f"best by validation loss: job {best['job']} ({loss:.4f}): "
                       + ", ".join(f"{k}={best[k]}" for k in keys))
 

@@ -22,7 +22,10 @@ def test_defaults_are_the_reference_values() -> None:
 @pytest.mark.parametrize(
     ("overrides", "key", "fragment"),
     [
-        (["function.timeout=abc"], "function.timeout", "could not be converted"),
+        (["function.timeout=abc"], "function.timeout", "'abc' is not valid: Input should be a valid integer"),
+        (["training.use_spot=maybe"], "training.use_spot", "valid boolean"),
+        (["iam.roles.lambda_invoke.scopes=[{service: s3}]"], "iam.roles.lambda_invoke.scopes[0].actions",
+         "a value is required"),
         (["+endpoint.colour=red"], "endpoint.colour", "unknown key"),
         (["endpoint.instance_type=ml.m5.huge"], "endpoint.instance_type", "unknown hosting instance type"),
         (["endpoint.instance_type=ml.t3.medium"], "endpoint.instance_type", "known (hosting)"),

@@ -1,0 +1,73 @@
+"""`python main.py` end to end on the embedded local target, with a tiny training budget."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_whole_job_predicts_through_the_function(run_main, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = run_main("training.epochs=1", "invoke.samples=3", "quiet=true",
+                      f"hydra.run.dir={run_dir}", f"workdir={tmp_path / 'work'}")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    for name in ("plan.json", "template.json", "policy/report.json", "policy/report.sarif", "policy/junit.xml",
+                 "train.log", "metrics.json", "model.tar.gz", "run.json"):
+        assert (run_dir / name).is_file(), name
+    with tarfile.open(run_dir / "model.tar.gz") as archive:
+        assert {"model.pth", "model.json", "code/inference.py", "code/training/model.py"} <= set(archive.getnames())
+    assert "Testing Accuracy: " in (run_dir / "train.log").read_text()
+
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["exit_code"] == 0 and record["gate"]["verdict"] == "pass"
+    assert record["training"]["metrics"]["test_accuracy"] > 0.5  # one epoch on digits: well above chance (0.1)
+    deployed = record["deploy"]
+    assert deployed["variant"] == {"InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+    assert deployed["autoscaling"] == {"min": 1, "max": 3}
+    assert deployed["concurrency"] == {"reserved": 5, "provisioned": 2, "alias": "live"}
+    predictions = record["predictions"]
+    assert len(predictions) == 3
+    for prediction in predictions:
+        assert prediction["status"] == 200
+        assert prediction["true_label"] in {str(d) for d in range(10)}
+        assert prediction["label"] in {str(d) for d in range(10)}
+        assert len(prediction["predictions"]) == 3  # endpoint.top_k
+
+    # The predictions came through the function: its handler logged one request per image,
+    # each with the time it spent calling the endpoint server, which logged its own start.
+    function_log = [json.loads(line) for line in (run_dir / "function.log").read_text().splitlines()
+                    if line.startswith("{")]
+    answered = [entry for entry in function_log if entry.get("status") == 200 and "endpoint_ms" in entry]
+    assert len(answered) == 3
+    assert '"event": "ready"' in (run_dir / "endpoint.log").read_text()
+    assert "sagegate run: sagegate-demo" in result.stdout
+
+
+def test_a_gate_failure_creates_nothing(run_main, tmp_path: Path) -> None:
+    """A huge endpoint fails the gate: exit 1 before training, nothing trained or deployed."""
+    run_dir = tmp_path / "run"
+    result = run_main("endpoint.instance_type=ml.p4d.24xlarge", f"hydra.run.dir={run_dir}",
+                      f"workdir={tmp_path / 'work'}")
+    assert result.returncode == 1, result.stdout[-2000:]
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["gate"]["verdict"] == "fail"
+    assert "training" not in record and "deploy" not in record
+    assert not (run_dir / "model.tar.gz").exists() and not (run_dir / "train.log").exists()
+    assert "SG-COST-001" in result.stdout
+
+
+def test_aws_without_credentials_fails_at_once(run_main, tmp_path: Path) -> None:
+    from conftest import clean_env
+
+    env = clean_env(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+                    AWS_EC2_METADATA_DISABLED="true")
+    result = run_main("stage=check", "target=aws", f"hydra.run.dir={tmp_path}", env=env, timeout=120)
+    assert result.returncode == 2
+    assert "target=aws" in result.stdout and "credential" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
