@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from runner.settings import Settings
+from runner.settings import PricingSettings, Settings
 
 SECONDS_PER_HOUR = 3600
 
@@ -84,3 +84,38 @@ def estimate(settings: Settings) -> CostSummary:
         monthly_min=_round(hourly_min * hours + fixed_monthly),
         monthly_max=_round(hourly_max * hours + fixed_monthly),
     )
+
+
+def resources_monthly_range(resources: list[tuple[str, dict]], pricing: PricingSettings) -> tuple[float, float]:
+    """Monthly cost (min, max capacity) of CloudFormation-shaped resources, desired or live.
+
+    The plan uses it to show what a change does to the bill: the same arithmetic as ``estimate``,
+    applied to what is deployed (read back by the drivers) and to what would be.
+    """
+    by_type: dict[str, list[dict]] = {}
+    for resource_type, props in resources:
+        by_type.setdefault(resource_type, []).append(props or {})
+    hours = pricing.hours_per_month
+    low = high = 0.0
+    scaling = by_type.get("AWS::ApplicationAutoScaling::ScalableTarget", [{}])[0]
+    for config in by_type.get("AWS::SageMaker::EndpointConfig", []):
+        for variant in config.get("ProductionVariants") or []:
+            if "ServerlessConfig" in variant and variant["ServerlessConfig"]:
+                sc = variant["ServerlessConfig"]
+                high += (sc["MaxConcurrency"] * sc["MemorySizeInMB"] / 1024 * SECONDS_PER_HOUR
+                         * pricing.serverless.gb_second * hours)
+                continue
+            rate = pricing.hosting.get(variant.get("InstanceType", ""), 0.0)
+            count = variant.get("InitialInstanceCount") or 0
+            low += rate * scaling.get("MinCapacity", count) * hours
+            high += rate * scaling.get("MaxCapacity", count) * hours
+    memory = next((f.get("MemorySize") or 128 for f in by_type.get("AWS::Lambda::Function", [])), 128)
+    for alias in by_type.get("AWS::Lambda::Alias", []):
+        provisioned = (alias.get("ProvisionedConcurrentExecutions")
+                       or (alias.get("ProvisionedConcurrencyConfig") or {}).get("ProvisionedConcurrentExecutions") or 0)
+        monthly = provisioned * memory / 1024 * hours * SECONDS_PER_HOUR * pricing.lambda_.provisioned_gb_second
+        low, high = low + monthly, high + monthly
+    for notebook in by_type.get("AWS::SageMaker::NotebookInstance", []):
+        monthly = pricing.notebook.get(notebook.get("InstanceType", ""), 0.0) * hours
+        low, high = low + monthly, high + monthly
+    return _round(low), _round(high)

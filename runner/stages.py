@@ -90,17 +90,32 @@ def plan(context: RunContext) -> int:
             # The embedded emulator starts empty on every run: everything would be created.
             changes = [{"action": "create", "logical_id": r.logical_id, "type": r.type, "name": r.physical_name}
                        for r in stack.resources]
+            live_resources: list[tuple[str, dict]] = []
         else:
             from runner.apply import plan_changes
 
-            changes = [c.as_dict() for c in plan_changes(stack, target)]
-    context.write_json("plan.json", {**stack.to_plan(), "cost": costs.as_dict(), "changes": changes})
+            planned = plan_changes(stack, target)
+            changes = [c.as_dict() for c in planned]
+            live_resources = [(c.type, c.live.state) for c in planned if c.live is not None]
+    delta = _cost_delta(settings, stack, live_resources)
+    context.write_json("plan.json", {**stack.to_plan(), "cost": costs.as_dict(), "changes": changes,
+                                     "cost_delta": delta})
     plan_view.print_changes(context.console, changes, live=target is not None)
+    context.console.print(f"  monthly cost: live ${delta['live'][0]:,.2f}..${delta['live'][1]:,.2f} → planned "
+                          f"${delta['planned'][0]:,.2f}..${delta['planned'][1]:,.2f} "
+                          f"({delta['delta'][0]:+,.2f}..{delta['delta'][1]:+,.2f} at min..max capacity)")
     context.result["changes"] = {a: sum(1 for c in changes if c["action"] == a)
                                  for a in ("create", "update", "replace", "delete", "no-change")}
     code = gate(context, stack).exit_code
     context.console.print(f"plan.json and template.json written to {context.run_dir}")
     return code
+
+
+def _cost_delta(settings, stack: Stack, live: list[tuple[str, dict]]) -> dict[str, tuple[float, float]]:
+    planned = cost.resources_monthly_range([(r.type, r.properties) for r in stack.resources], settings.pricing)
+    current = cost.resources_monthly_range(live, settings.pricing)
+    return {"live": current, "planned": planned,
+            "delta": (round(planned[0] - current[0], 2), round(planned[1] - current[1], 2))}
 
 
 def _deployed_model_url(context: RunContext, target: Any) -> str | None:

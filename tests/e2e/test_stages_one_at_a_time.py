@@ -52,6 +52,18 @@ def test_train_deploy_plan_invoke_destroy(run_main, emulator_url: str, tmp_path:
     assert planned.returncode == 0, planned.stdout[-2000:]
     changes = json.loads((tmp_path / "plan" / "plan.json").read_text())["changes"]
     assert {c["action"] for c in changes} == {"no-change"}
+    delta = json.loads((tmp_path / "plan" / "plan.json").read_text())["cost_delta"]
+    assert delta["live"] == delta["planned"] and delta["delta"] == [0.0, 0.0]
+
+    resized = run_main("stage=plan", attach, work, "endpoint.instance_type=ml.c5.xlarge",
+                       f"hydra.run.dir={tmp_path / 'resize'}")
+    assert resized.returncode == 0, resized.stdout[-2000:]
+    plan = json.loads((tmp_path / "resize" / "plan.json").read_text())
+    actions = {c["logical_id"]: c["action"] for c in plan["changes"] if c["logical_id"]}
+    assert actions["EndpointConfig"] == "replace" and actions["Endpoint"] == "update"
+    assert actions["Model"] == "no-change" and actions["InvokeFunction"] == "no-change"
+    # ml.m5.large -> ml.c5.xlarge at up to 3 instances for 730 hours.
+    assert plan["cost_delta"]["delta"][1] == pytest.approx((0.204 - 0.115) * 3 * 730, abs=0.02)
 
     # runner.local notices the deployment and starts its endpoint server and function runtime.
     deadline = time.monotonic() + 120
