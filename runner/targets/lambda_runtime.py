@@ -145,7 +145,7 @@ class LambdaRuntime:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, port: int = 0) -> LambdaRuntime:
-        warm = [self._spawn() for _ in range(min(self.spec.provisioned, self.limit))]
+        warm = [self._spawn("provisioned-concurrency") for _ in range(min(self.spec.provisioned, self.limit))]
         for worker in warm:
             worker.wait_ready(READY_TIMEOUT_S)
         with self._lock:
@@ -184,8 +184,11 @@ class LambdaRuntime:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _spawn(self) -> _Worker:
-        worker = _Worker(self.spec, self._env, self._log)
+    def _spawn(self, initialization_type: str = "on-demand") -> _Worker:
+        # As Lambda does: the handler module sees how its sandbox was started (provisioned
+        # sandboxes initialise, e.g. create their SDK clients, before any request arrives).
+        env = {**self._env, "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type}
+        worker = _Worker(self.spec, env, self._log)
         with self._lock:
             self._workers.append(worker)
         return worker
