@@ -12,6 +12,7 @@ import base64
 import contextlib
 import json
 import mimetypes
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -206,9 +207,17 @@ def serve_forever(context: RunContext, target: Any, stack: Stack, artifact: Path
                           f"-H 'Content-Type: image/png' {plane.function_url}\n"
                           f"  endpoint (runtime API):  {plane.endpoint_url}/endpoints/{stack.names.endpoint_name}/invocations\n"
                           f"  emulator: {target.endpoint_url}  →  python main.py stage=invoke image=PATH "
-                          f"target.endpoint_url={target.endpoint_url}")
+                          f"target.endpoint_url={target.endpoint_url}", soft_wrap=True)
+        # `kill` stops it as cleanly as Ctrl-C: the endpoint server and workers are shut down.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             console.print("stopping")
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
