@@ -38,9 +38,12 @@ def gate(context: RunContext, stack: Stack) -> Gated:
 
     costs = cost.estimate(context.settings)
     context.write_json("template.json", stack.template())
+    spinner = (contextlib.nullcontext() if context.settings.quiet or not context.settings.policy.checkov.enabled
+               else context.console.status("policy gate: native rules and checkov on the rendered template"))
     try:
-        result = run_gate(context.settings, stack, costs, context.run_dir,
-                          context.console, checkov_cache_dir=_checkov_cache_dir(context))
+        with spinner:
+            result = run_gate(context.settings, stack, costs, context.run_dir,
+                              context.console, checkov_cache_dir=_checkov_cache_dir(context))
     except GateError as exc:
         raise UserError(f"policy gate could not run: {exc}") from None
     top = result.top_finding()
