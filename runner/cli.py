@@ -78,7 +78,7 @@ def run(cfg: DictConfig) -> None:
         record = {**record, "stack": settings.name, "target": settings.target.kind}
         code = run_stage(context)
         record.update(context.result)
-    except (ConfigError, UserError) as exc:
+    except (ConfigError, UserError, *_aws_errors()) as exc:
         kind = "config error" if isinstance(exc, ConfigError) else "error"
         console.print(f"[bold red]{kind}:[/] {exc}", soft_wrap=True)
         code = getattr(exc, "exit_code", EXIT_BAD_CONFIG)
@@ -92,6 +92,14 @@ def run(cfg: DictConfig) -> None:
         Console(highlight=False).print(_job_line(record), soft_wrap=True)
     elif code:
         sys.exit(code)
+
+
+def _aws_errors() -> tuple[type[Exception], ...]:
+    """An AWS call the account refused (AccessDenied, a quota, a missing bucket) is the user's to
+    fix, not a bug: one line, exit 2."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
 
 
 def _job_line(record: dict[str, Any]) -> str:

@@ -155,11 +155,31 @@ def local_data_dir(context: RunContext, target: Any = None) -> Path:
         from training.s3sync import sync_s3_prefix
 
         with _target(context, target) as opened, _child_aws_environment(opened.child_env()):
+            _require_s3_data(context.settings, opened)
             return sync_s3_prefix(source, Path(context.settings.workdir) / "data" / "s3")
     path = Path(source).expanduser()
     if not path.is_dir():
         raise UserError(f"data.source: {path} is not a folder (expected train/ valid/ test/ inside)")
     return path
+
+
+def _require_s3_data(settings: Any, target: Any) -> None:
+    """An s3:// data set must hold objects before a launcher creates roles and jobs for it."""
+    source = settings.data.source
+    if not source.startswith("s3://"):
+        return
+    from botocore.exceptions import ClientError
+
+    bucket, _, prefix = source[len("s3://"):].partition("/")
+    try:
+        found = target.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix.strip("/") + "/", MaxKeys=1)
+    except ClientError as exc:
+        found = {"error": exc.response.get("Error", {}).get("Code", str(exc))}
+    if not found.get("KeyCount"):
+        where = "the local emulator's S3 starts empty: use data=digits or a local folder" \
+            if target.kind == "local" else "point data.source at your train/ valid/ test/ tree"
+        reason = found.get("error", "no objects")
+        raise UserError(f"data.source: {source} cannot be read ({reason}); {where}")
 
 
 @contextlib.contextmanager
@@ -202,6 +222,7 @@ def train_model(context: RunContext, stack: Stack, target: Any = None) -> Path:
 
         launch = sagemaker.run if launcher == "sagemaker" else ec2.run
         with _target(context, target) as opened:
+            _require_s3_data(settings, opened)
             # Data on this machine is uploaded to the stack's data prefix; s3:// data stays where it is.
             data_dir = None if settings.data.source.startswith("s3://") else local_data_dir(context, opened)
             result = launch(settings, stack, opened, context.run_dir, data_dir=data_dir, console=context.console,
@@ -239,6 +260,8 @@ def deploy_stack(context: RunContext, target: Any, artifact: Path, *, gated: boo
     upload_artifact(target, names, artifact)
     upload_function_code(target, stack)
     report = apply(stack, target, rollback=settings.apply.rollback, console=context.console)
+    if not (report.created or report.updated or report.deleted):
+        context.console.print(f"no changes: stack {settings.name} is up to date")
     context.result["deploy"] = {**report.as_dict(), **_deployed_summary(stack)}
     return stack
 

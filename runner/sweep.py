@@ -84,8 +84,9 @@ def _value(overrides: list[str], key: str) -> str:
     return ""
 
 
-def summary_rows(sweep_dir: Path) -> list[dict[str, Any]]:
-    """One row per job, from each job's run.json, sorted by monthly cost at max capacity."""
+def summary_rows(sweep_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per job, from each job's run.json, sorted by monthly cost at max capacity; and
+    the keys that vary between jobs (the sweep's columns)."""
     records = []
     for path in sorted(sweep_dir.glob("*/run.json"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0):
         records.append((path.parent.name, json.loads(path.read_text())))
@@ -118,7 +119,7 @@ def summary_rows(sweep_dir: Path) -> list[dict[str, Any]]:
         rows.append(row)
     rows.sort(key=lambda r: (r["monthly_max_usd"] is None, r["monthly_max_usd"] or 0.0,
                              r["monthly_min_usd"] or 0.0, str(r["job"])))
-    return rows
+    return rows, swept
 
 
 VALIDATION_LOSS_KEYS = ("best_valid_loss", "valid_loss", "validation_loss")
@@ -148,19 +149,21 @@ def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> None:
     (sweep_dir / "sweep_summary.json").write_text(json.dumps(rows, indent=2) + "\n")
 
 
-def print_summary(console: Console, rows: list[dict[str, Any]], sweep_dir: Path) -> None:
+def print_summary(console: Console, rows: list[dict[str, Any]], keys: list[str], sweep_dir: Path) -> None:
     if not rows:
         console.print("sweep: no job wrote a run.json")
         return
-    fixed = {"job", "monthly_min_usd", "monthly_max_usd", "verdict", *SEVERITY_COLUMNS, "top_finding", "exit_code"}
-    keys = [c for c in rows[0] if c not in fixed]
     table = Table(title=f"sweep: {len(rows)} combinations, cheapest first")
-    for column in ["job", *keys, "$/month min", "$/month max", "verdict", "crit/high/med/low", "top finding"]:
+    trained = any(validation_loss(r) is not None for r in rows)
+    for column in ["job", *keys, *(["valid loss"] if trained else []), "$/month min", "$/month max", "verdict",
+                   "crit/high/med/low", "top finding"]:
         table.add_column(column, overflow="fold")
     for row in rows:
         style = {"pass": "green", "fail": "red", "error": "magenta"}.get(row["verdict"], "")
         money = ["" if row[k] is None else f"{row[k]:,.2f}" for k in ("monthly_min_usd", "monthly_max_usd")]
-        table.add_row(str(row["job"]), *[_fmt(row[k]) for k in keys], *money, f"[{style}]{row['verdict']}[/]",
+        loss = validation_loss(row)
+        table.add_row(str(row["job"]), *[_fmt(row[k]) for k in keys],
+                      *([f"{loss:.4f}" if loss is not None else ""] if trained else []), *money, f"[{style}]{row['verdict']}[/]",
                       "/".join(str(row[s]) for s in SEVERITY_COLUMNS),
                       _short(row["top_finding"]) if row["verdict"] != "pass" else "")
     console.print(table)
@@ -206,9 +209,9 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        rows = summary_rows(sweep_dir)
+        rows, keys = summary_rows(sweep_dir)
         write_summary(sweep_dir, rows)
-        print_summary(Console(highlight=False), rows, sweep_dir)
+        print_summary(Console(highlight=False), rows, keys, sweep_dir)
         code = sweep_exit_code(rows)
         if code:
             sys.exit(code)

@@ -34,8 +34,11 @@ CHECKS: dict[str, tuple[str, str]] = {
     "CKV_AWS_173": ("medium", "Set function.kms_key_arn to encrypt environment variables with a customer key, "
                               "or suppress with a reason when they hold nothing secret."),
     "CKV_AWS_363": ("high", "Use a supported function.runtime."),
+    "CKV_AWS_45": ("critical", "Keep secrets out of the function's environment: read them from Secrets Manager."),
+    "CKV2_AWS_75": ("high", "Do not allow every origin in the function URL's CORS configuration."),
     # SageMaker
     "CKV_AWS_187": ("low", "Set notebook.kms_key_id."),
+    "CKV2_AWS_68": ("high", "Scope the SageMaker role's policies to this stack's resources instead of '*'."),
     "CKV_AWS_122": ("high", "Set notebook.direct_internet_access=Disabled."),
     "CKV_AWS_307": ("medium", "Set notebook.root_access=Disabled."),
     "CKV_AWS_370": ("medium", "Enable network isolation on the model (EnableNetworkIsolation)."),

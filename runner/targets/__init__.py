@@ -21,23 +21,38 @@ LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "t
 RETRIES = {"mode": "adaptive", "max_attempts": 8}
 
 
-def account_for(settings: Settings) -> str:
-    """The real account id behind the default credential chain; a clear error without credentials."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
+def _no_credentials(settings: Settings, detail: str = "") -> Exception:
     from runner.cli import UserError
+
+    profile = f" (profile {settings.target.profile})" if settings.target.profile else ""
+    return UserError(
+        f"target=aws: no usable AWS credentials from the default credential chain{profile}"
+        f"{': ' + detail if detail else ''}. Configure credentials (aws configure, AWS_PROFILE, or "
+        "environment variables), or run on the local target (target=local)."
+    )
+
+
+def _aws_session(settings: Settings) -> Any:
+    import boto3
+    from botocore.exceptions import BotoCoreError
 
     try:
         session = boto3.Session(profile_name=settings.target.profile, region_name=settings.target.region)
-        return session.client("sts").get_caller_identity()["Account"]
+    except BotoCoreError as exc:
+        raise _no_credentials(settings, str(exc)) from None
+    if session.get_credentials() is None:
+        raise _no_credentials(settings)
+    return session
+
+
+def account_for(settings: Settings) -> str:
+    """The real account id behind the default credential chain; a clear error without credentials."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return _aws_session(settings).client("sts").get_caller_identity()["Account"]
     except (BotoCoreError, ClientError) as exc:
-        raise UserError(
-            f"target=aws: cannot reach AWS with the default credential chain"
-            f"{' (profile ' + settings.target.profile + ')' if settings.target.profile else ''}: {exc}. "
-            "Configure credentials (aws configure, AWS_PROFILE, or environment variables), "
-            "or run on the local target (target=local)."
-        ) from None
+        raise _no_credentials(settings, str(exc)) from None
 
 
 @dataclass
@@ -126,22 +141,7 @@ def local_target(endpoint_url: str, region: str = "us-east-1") -> Target:
 
 
 def aws_target(settings: Settings) -> Target:
-    import boto3
-    from botocore.exceptions import BotoCoreError
-
-    from runner.cli import UserError
-
-    try:
-        session = boto3.Session(profile_name=settings.target.profile, region_name=settings.target.region)
-    except BotoCoreError as exc:
-        raise UserError(f"target=aws: {exc}") from None
-    if session.get_credentials() is None:
-        raise UserError(
-            "target=aws: no AWS credentials found by the default credential chain"
-            f"{' (profile ' + settings.target.profile + ')' if settings.target.profile else ''}. "
-            "Configure credentials (aws configure, AWS_PROFILE, or environment variables), "
-            "or run on the local target (target=local)."
-        )
+    session = _aws_session(settings)
     account = account_for(settings)
     return Target("aws", account, settings.target.region, session, profile=settings.target.profile)
 

@@ -57,11 +57,20 @@ class EndpointProcess:
             self.process.stdout.close()
 
 
+def deployed_model_environment(target: Any, endpoint_name: str) -> dict[str, str]:
+    """The environment SageMaker gives the endpoint's container: its model's PrimaryContainer.Environment."""
+    sm = target.client("sagemaker")
+    config_name = sm.describe_endpoint(EndpointName=endpoint_name)["EndpointConfigName"]
+    variant = sm.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"][0]
+    return dict(sm.describe_model(ModelName=variant["ModelName"]).get("PrimaryContainer", {}).get("Environment", {}))
+
+
 def start_endpoint(artifact: Path, endpoint_name: str, log_path: Path | None = None,
-                   timeout_s: float = ENDPOINT_READY_TIMEOUT_S) -> EndpointProcess:
+                   timeout_s: float = ENDPOINT_READY_TIMEOUT_S,
+                   model_environment: dict[str, str] | None = None) -> EndpointProcess:
     """Start the local endpoint server and wait (with a deadline) for its ready line."""
     log = log_path.open("ab") if log_path else subprocess.DEVNULL
-    env = {**environ_without_aws(), "PYTHONPATH": str(PROJECT_ROOT)}
+    env = {**environ_without_aws(), **(model_environment or {}), "PYTHONPATH": str(PROJECT_ROOT)}
     process = subprocess.Popen(
         [sys.executable, "-m", "handlers.serve", "--model-dir", str(artifact), "--port", "0",
          "--endpoint-name", endpoint_name],
@@ -185,7 +194,8 @@ def start_data_plane_for(target: Any, *, function_name: str, alias: str, endpoin
     code_dir = Path(tempfile.mkdtemp(prefix="sagegate-function-"))
     try:
         spec = deployed_function(target, function_name, alias, code_dir, code)
-        endpoint = start_endpoint(Path(artifact_path), endpoint_name, log_dir / "endpoint.log" if log_dir else None)
+        endpoint = start_endpoint(Path(artifact_path), endpoint_name, log_dir / "endpoint.log" if log_dir else None,
+                                  model_environment=deployed_model_environment(target, endpoint_name))
     except BaseException:
         shutil.rmtree(code_dir, ignore_errors=True)
         raise

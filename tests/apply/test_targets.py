@@ -79,7 +79,7 @@ def test_aws_target_without_credentials_is_a_clear_error(stack_name, monkeypatch
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     settings = settings_for(stack_name, "target=aws")
-    with pytest.raises(UserError, match="no AWS credentials"), open_target(settings):
+    with pytest.raises(UserError, match="no usable AWS credentials"), open_target(settings):
         pass
 
 

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """No AWS settings from the developer's shell: the local target must not need them."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"COLUMNS": "160", **extra})
-    return env
+from e2e_helpers import REPO, clean_env
 
 
 @pytest.fixture

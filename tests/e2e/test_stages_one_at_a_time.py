@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, clean_env
+from e2e_helpers import REPO, clean_env
 
 from runner.targets.dataplane import registered_runtimes
 

@@ -63,7 +63,7 @@ def test_a_gate_failure_creates_nothing(run_main, tmp_path: Path) -> None:
 
 
 def test_aws_without_credentials_fails_at_once(run_main, tmp_path: Path) -> None:
-    from conftest import clean_env
+    from e2e_helpers import clean_env
 
     env = clean_env(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
                     AWS_EC2_METADATA_DISABLED="true")
