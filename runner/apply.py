@@ -30,7 +30,7 @@ from runner.drivers import DRIVERS, KIND_ORDER, DriverContext, ForeignResourceEr
 from runner.drivers.base import error_code
 from runner.iam import ResourceNames
 from runner.settings import Settings
-from runner.stack import STACK_TAG, Resource, Stack
+from runner.stack import STACK_TAG, Resource, Stack, get_att_targets
 
 PENDING = "(known after apply)"
 ACTIONS = ("create", "update", "replace", "no-change", "delete")
@@ -126,7 +126,7 @@ def ordered(resources: list[Resource]) -> list[Resource]:
             return
         if resource.logical_id in path:
             raise ValueError(f"dependency cycle: {' -> '.join(path + (resource.logical_id,))}")
-        for dependency in resource.depends_on + sorted(_get_atts(resource.properties)):
+        for dependency in resource.depends_on + sorted(get_att_targets(resource.properties)):
             if dependency in by_id:
                 visit(by_id[dependency], path + (resource.logical_id,))
         done.add(resource.logical_id)
@@ -135,17 +135,6 @@ def ordered(resources: list[Resource]) -> list[Resource]:
     for resource in resources:
         visit(resource, ())
     return result
-
-
-def _get_atts(value: Any) -> set[str]:
-    if isinstance(value, dict):
-        found = {value["Fn::GetAtt"][0]} if "Fn::GetAtt" in value else set()
-        for item in value.values():
-            found |= _get_atts(item)
-        return found
-    if isinstance(value, list):
-        return set().union(*(_get_atts(v) for v in value)) if value else set()
-    return set()
 
 
 def resolve(value: Any, outputs: dict[str, dict[str, Any]]) -> Any:

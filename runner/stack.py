@@ -85,7 +85,7 @@ class Stack:
         for r in self.resources:
             body: dict[str, Any] = {"Type": r.type, "Properties": r.properties}
             # cfn-lint flags a DependsOn that a GetAtt already implies.
-            referenced = _get_att_targets(r.properties)
+            referenced = get_att_targets(r.properties)
             explicit = [d for d in r.depends_on if d not in referenced]
             if explicit:
                 body["DependsOn"] = explicit
@@ -112,14 +112,15 @@ class Stack:
         }
 
 
-def _get_att_targets(value: Any) -> set[str]:
+def get_att_targets(value: Any) -> set[str]:
+    """Logical ids that ``Fn::GetAtt`` references inside a value (implied dependencies)."""
     if isinstance(value, dict):
         found = {value["Fn::GetAtt"][0]} if "Fn::GetAtt" in value else set()
         for item in value.values():
-            found |= _get_att_targets(item)
+            found |= get_att_targets(item)
         return found
     if isinstance(value, list):
-        return set().union(*(_get_att_targets(item) for item in value)) if value else set()
+        return set().union(*(get_att_targets(item) for item in value)) if value else set()
     return set()
 
 
