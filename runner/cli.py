@@ -7,7 +7,6 @@ fix (missing credentials, a gate that could not run). Tracebacks are for bugs.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,11 @@ from runner.settings import ConfigError, Settings, load_settings
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_BAD_CONFIG = 2
+
+
+class RunExit(SystemExit):
+    """The exit code sagegate chose (0/1/2), as opposed to Hydra's own exit 1 on a config it
+    cannot compose, which main.py turns into 2."""
 
 
 class UserError(Exception):
@@ -91,7 +95,7 @@ def run(cfg: DictConfig) -> None:
     if multirun:
         Console(highlight=False).print(_job_line(record), soft_wrap=True)
     elif code:
-        sys.exit(code)
+        raise RunExit(code)
 
 
 def _aws_errors() -> tuple[type[Exception], ...]:

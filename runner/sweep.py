@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
+
+from runner.cli import RunExit
 
 CACHE_DIR_NAME = ".checkov-cache"
 SEVERITY_COLUMNS = ("critical", "high", "medium", "low")
@@ -214,4 +215,4 @@ class SweepSummary(Callback):
         print_summary(Console(highlight=False), rows, keys, sweep_dir)
         code = sweep_exit_code(rows)
         if code:
-            sys.exit(code)
+            raise RunExit(code)
