@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from handlers import inference  # noqa: E402
 from handlers.serve import spawn_server  # noqa: E402
-from training.model import IMAGENET_MEAN, IMAGENET_STD, build_model  # noqa: E402
+from training.model import IMAGENET_MEAN, IMAGENET_STD, build_model, load_state  # noqa: E402
 
 ENDPOINT = "bench-endpoint"
 
@@ -74,8 +74,8 @@ def bare_batch1(model_dir: Path, pngs: list[bytes]):
     """Eager model, batch 1, forward passes only; returns ``measure(seconds) -> images/s``."""
     loaded = inference.model_fn(str(model_dir))
     meta = loaded.metadata
-    net = build_model(meta["arch"], meta["num_classes"]).eval()
-    net.load_state_dict(loaded.net.state_dict())
+    # The plain model as trained (the server's copy is traced and frozen).
+    net = load_state(build_model(meta["arch"], meta["num_classes"]), str(model_dir / "model.pth")).eval()
     tensors = [loaded.transform(inference.decode_image(p)).unsqueeze(0).contiguous() for p in pngs]
 
     def measure(seconds: float) -> float:

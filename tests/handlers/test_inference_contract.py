@@ -34,8 +34,17 @@ def run(model, body, content_type, accept="application/json"):
 def test_model_fn_loads_the_artifact_in_eval_form(loaded_model):
     assert loaded_model.classes == CLASSES
     assert loaded_model.image_size == IMAGE_SIZE
-    assert not loaded_model.net.training
-    assert all(not p.requires_grad for p in loaded_model.net.parameters())
+    # Traced and frozen: torch.jit.freeze takes only eval-mode modules and turns every
+    # parameter into a constant, so nothing is left to train.
+    assert isinstance(loaded_model.net, torch.jit.ScriptModule)
+    assert list(loaded_model.net.parameters()) == []
+
+
+def test_freezing_can_be_turned_off(artifact, monkeypatch):
+    monkeypatch.setenv("SAGEGATE_FREEZE", "0")
+    eager = inference.model_fn(str(artifact.directory)).net
+    assert not isinstance(eager, torch.jit.ScriptModule)
+    assert not eager.training and all(not p.requires_grad for p in eager.parameters())
 
 
 def test_model_fn_refuses_an_unknown_format_version(tmp_path, artifact):
@@ -53,12 +62,12 @@ def test_model_fn_fails_fast_on_a_bad_limit(monkeypatch, artifact):
         inference.model_fn(str(artifact.directory))
 
 
-def test_fast_form_gives_the_same_predictions_as_the_plain_model(loaded_model):
-    """channels_last is an optimisation only: same top-k, scores equal to float rounding."""
-    from training.model import build_model
+def test_fast_form_gives_the_same_predictions_as_the_plain_model(loaded_model, artifact):
+    """Tracing, freezing and channels_last are optimisations only: same top-k, scores equal to
+    float rounding."""
+    from training.model import build_model, load_state
 
-    plain = build_model("resnet18", len(CLASSES), 16).eval()
-    plain.load_state_dict(loaded_model.net.state_dict())
+    plain = load_state(build_model("resnet18", len(CLASSES), 16), str(artifact.directory / "model.pth")).eval()
     images = [
         inference.decode_image(image_bytes("PNG", color=(i * 40, 255 - i * 30, 128), size=(50 + i, 40)))
         for i in range(6)
