@@ -71,3 +71,17 @@ def test_aws_without_credentials_fails_at_once(run_main, tmp_path: Path) -> None
     assert result.returncode == 2
     assert "target=aws" in result.stdout and "credential" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_unreadable_s3_data_stops_before_the_launcher_creates_anything(run_main, tmp_path: Path) -> None:
+    """The reference preset's data.source is a placeholder: on the local target the emulator's S3 is
+    empty, so training stops with one line naming the key, before any role or job is created."""
+    run_dir = tmp_path / "run"
+    result = run_main("stage=train", "experiment=reference_2023", f"hydra.run.dir={run_dir}",
+                      f"workdir={tmp_path / 'work'}", timeout=300)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "data.source: s3://CHANGE-ME/dogImages cannot be read" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "create AWS::IAM::Role" not in result.stdout  # the launcher creates its roles first
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["gate"]["verdict"] == "pass" and "training" not in record
