@@ -25,6 +25,15 @@ class Context:
     # Work shared by several rules of one evaluation (e.g. the IAM analysis of every role).
     memo: dict[str, Any] = field(default_factory=dict)
 
+    def training_definitions(self) -> list[tuple[Any, dict]]:
+        """Each SageMaker job with its training-job definition (a tuning job nests it)."""
+        return [(job, job_definition(job)) for job in self.stack.jobs if job.kind in ("training_job", "tuning_job")]
+
+
+def job_definition(job: Any) -> dict:
+    """The training-job definition inside a CreateTrainingJob or CreateHyperParameterTuningJob request."""
+    return job.request.get("TrainingJobDefinition", job.request) if job.kind == "tuning_job" else job.request
+
 
 @dataclass(frozen=True)
 class Outcome:

@@ -10,13 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from policies.rules import Context, Outcome, Rule
+from policies.rules import Context, Outcome, Rule, job_definition
 from runner.stack import JobSpec
-
-
-def _job_definitions(job: JobSpec) -> dict:
-    """The training-job definition inside a CreateTrainingJob or CreateHyperParameterTuningJob request."""
-    return job.request.get("TrainingJobDefinition", job.request) if job.kind == "tuning_job" else job.request
 
 
 def _remote_jobs(ctx: Context) -> list[JobSpec]:
@@ -49,7 +44,7 @@ def instance_allow_list(ctx: Context) -> Iterable[Outcome]:
             yield _allowed(job.logical_id, "training.instance_type", "ec2", job.request.get("InstanceType"),
                            allowed.ec2)
         else:
-            instance_type = _job_definitions(job).get("ResourceConfig", {}).get("InstanceType")
+            instance_type = job_definition(job).get("ResourceConfig", {}).get("InstanceType")
             yield _allowed(job.logical_id, "training.instance_type", "training", instance_type, allowed.training)
 
 
@@ -108,7 +103,7 @@ def spot_without_checkpoints(ctx: Context) -> Iterable[Outcome]:
     for job in ctx.stack.jobs:
         if job.kind not in ("training_job", "tuning_job"):
             continue
-        definition = _job_definitions(job)
+        definition = job_definition(job)
         if not definition.get("EnableManagedSpotTraining"):
             yield Outcome(job.logical_id, "training.use_spot")
         elif not definition.get("CheckpointConfig", {}).get("S3Uri"):
@@ -124,7 +119,7 @@ _SHUTDOWN_TIMER = re.compile(r"^\s*shutdown\s+-h\s+\+\d+", re.MULTILINE)
 def max_runtime(ctx: Context) -> Iterable[Outcome]:
     for job in ctx.stack.jobs:
         if job.kind in ("training_job", "tuning_job"):
-            definition = _job_definitions(job)
+            definition = job_definition(job)
             stopping = definition.get("StoppingCondition", {})
             problems = []
             if not stopping.get("MaxRuntimeInSeconds"):

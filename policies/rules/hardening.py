@@ -38,10 +38,7 @@ def notebook_kms(ctx: Context) -> Iterable[Outcome]:
 
 
 def training_volume_kms(ctx: Context) -> Iterable[Outcome]:
-    for job in ctx.stack.jobs:
-        if job.kind not in ("training_job", "tuning_job"):
-            continue
-        definition = job.request.get("TrainingJobDefinition", job.request)
+    for job, definition in ctx.training_definitions():
         resources = definition.get("ResourceConfig", {})
         instance_type = resources.get("InstanceType", "")
         problem = None if has_instance_storage(instance_type) else _kms_problem(
@@ -106,20 +103,14 @@ def ec2_public_ip(ctx: Context) -> Iterable[Outcome]:
 
 
 def training_network_isolation(ctx: Context) -> Iterable[Outcome]:
-    for job in ctx.stack.jobs:
-        if job.kind not in ("training_job", "tuning_job"):
-            continue
-        definition = job.request.get("TrainingJobDefinition", job.request)
+    for job, definition in ctx.training_definitions():
         yield Outcome(job.logical_id, "training.network_isolation",
                       None if definition.get("EnableNetworkIsolation") else
                       "EnableNetworkIsolation is off: the training container can call out to the network")
 
 
 def inter_container_encryption(ctx: Context) -> Iterable[Outcome]:
-    for job in ctx.stack.jobs:
-        if job.kind not in ("training_job", "tuning_job"):
-            continue
-        definition = job.request.get("TrainingJobDefinition", job.request)
+    for job, definition in ctx.training_definitions():
         count = int(definition.get("ResourceConfig", {}).get("InstanceCount", 1))
         if count > 1 and not definition.get("EnableInterContainerTrafficEncryption"):
             yield Outcome(job.logical_id, "training.inter_container_encryption",

@@ -162,10 +162,7 @@ def kms_on_instance_storage(ctx: Context) -> Iterable[Outcome]:
                           "CreateEndpointConfig rejects a KMS key for it")
         else:
             yield Outcome(config.logical_id, "endpoint.kms_key_id")
-    for job in ctx.stack.jobs:
-        if job.kind not in ("training_job", "tuning_job"):
-            continue
-        definition = job.request.get("TrainingJobDefinition", job.request)
+    for job, definition in ctx.training_definitions():
         resources = definition.get("ResourceConfig", {})
         instance_type = resources.get("InstanceType", "")
         if resources.get("VolumeKmsKeyId") and has_instance_storage(instance_type):
