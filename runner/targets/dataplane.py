@@ -14,19 +14,16 @@ import contextlib
 import hashlib
 import io
 import json
-import queue
 import shutil
 import subprocess
-import sys
 import tempfile
-import threading
-import time
 import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from handlers.server_process import ServerProcess, spawn_server
 from runner.cli import UserError
 from runner.settings import Settings
 from runner.stack import Stack
@@ -36,25 +33,6 @@ from runner.targets.moto_gaps import RUNTIME_REGISTRY_PATH
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT_READY_TIMEOUT_S = 180.0
-
-
-@dataclass
-class EndpointProcess:
-    """``python -m handlers.serve`` on the artifact, in a child process."""
-
-    url: str
-    process: subprocess.Popen = field(repr=False)
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout:
-            self.process.stdout.close()
 
 
 def deployed_model_environment(target: Any, endpoint_name: str) -> dict[str, str]:
@@ -67,46 +45,25 @@ def deployed_model_environment(target: Any, endpoint_name: str) -> dict[str, str
 
 def start_endpoint(artifact: Path, endpoint_name: str, log_path: Path | None = None,
                    timeout_s: float = ENDPOINT_READY_TIMEOUT_S,
-                   model_environment: dict[str, str] | None = None) -> EndpointProcess:
+                   model_environment: dict[str, str] | None = None) -> ServerProcess:
     """Start the local endpoint server and wait (with a deadline) for its ready line."""
-    log = log_path.open("ab") if log_path else subprocess.DEVNULL
     env = {**environ_without_aws(), **(model_environment or {}), "PYTHONPATH": str(PROJECT_ROOT)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "handlers.serve", "--model-dir", str(artifact), "--port", "0",
-         "--endpoint-name", endpoint_name],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
-    if log is not subprocess.DEVNULL:
-        log.close()  # the child holds its own descriptor
-    lines: queue.SimpleQueue[str] = queue.SimpleQueue()
-
-    def pump() -> None:
-        for line in process.stdout:  # type: ignore[union-attr]
-            lines.put(line)
-        lines.put("")
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + timeout_s
-    while True:
+    where = f" (log: {log_path})" if log_path else ""
+    with log_path.open("ab") if log_path else contextlib.nullcontext(subprocess.DEVNULL) as log:
         try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            process.kill()
-            raise UserError(f"the local endpoint server was not ready after {timeout_s:.0f} s"
-                            f"{' (log: ' + str(log_path) + ')' if log_path else ''}") from None
-        if not line:
-            raise UserError(f"the local endpoint server exited with code {process.wait()} before it was ready"
-                            f"{' (log: ' + str(log_path) + ')' if log_path else ''}")
-        with contextlib.suppress(ValueError):
-            ready = json.loads(line)
-            if isinstance(ready, dict) and ready.get("event") == "ready":
-                return EndpointProcess(ready["url"], process)
+            return spawn_server(str(artifact), endpoint_name=endpoint_name, env=env, stderr=log,
+                                ready_timeout_s=timeout_s)
+        except TimeoutError:
+            raise UserError(f"the local endpoint server was not ready after {timeout_s:.0f} s{where}") from None
+        except RuntimeError as exc:
+            raise UserError(f"the local endpoint server stopped before it was ready: {exc}{where}") from None
 
 
 @dataclass
 class DataPlane:
     endpoint_url: str
     function_url: str
-    endpoint: EndpointProcess
+    endpoint: ServerProcess
     runtime: LambdaRuntime
     function_name: str
     _on_stop: list[Any] = field(default_factory=list, repr=False)
