@@ -7,7 +7,8 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from runner.cli import EXIT_BAD_CONFIG, RunExit, run
+from runner.app.cli import run
+from runner.core.errors import EXIT_BAD_CONFIG, RunExit
 
 
 @hydra.main(config_path="conf", config_name="config", version_base=None)

@@ -41,10 +41,10 @@ sys.path.insert(0, str(REPO))
 
 from policies.checkov.runner import render_template, run_checkov_batch, run_checkov_cli, template_key  # noqa: E402
 from policies.gate import evaluate  # noqa: E402
-from runner.compose import compose_config  # noqa: E402
-from runner.cost import estimate  # noqa: E402
-from runner.settings import load_settings  # noqa: E402
-from runner.stack import build_stack  # noqa: E402
+from runner.app.compose import compose_config  # noqa: E402
+from runner.core.cost import estimate  # noqa: E402
+from runner.core.settings import load_settings  # noqa: E402
+from runner.stack.build import build_stack  # noqa: E402
 
 INSTANCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.c5.large", "ml.c5.xlarge", "ml.c5.2xlarge"]
 MAX_CAPACITIES = [1, 2, 3, 4]

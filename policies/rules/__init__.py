@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.cost import CostSummary
-from runner.settings import Settings
-from runner.stack import Stack
+from runner.core.cost import CostSummary
+from runner.core.settings import Settings
+from runner.stack.model import Stack
 
 
 @dataclass(frozen=True)

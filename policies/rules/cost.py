@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 
 from policies.rules import Context, Outcome, Rule, job_definition
-from runner.stack import JobSpec
+from runner.stack.model import JobSpec
 
 
 def _remote_jobs(ctx: Context) -> list[JobSpec]:

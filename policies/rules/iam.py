@@ -13,7 +13,7 @@ from policies.iam_analyzer import (
     analyze_trust_policy,
 )
 from policies.rules import Context, Outcome, Rule
-from runner.stack import Resource
+from runner.stack.model import Resource
 
 # Which service assumes a role, by the part of the stack that uses it.
 TRUST_BY_USE = {

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from policies.rules import Context, Outcome, Rule
 from policies.rules.instance_storage import has_instance_storage
-from runner.settings import ACCOUNT_CONCURRENCY_LIMIT, MAX_COOLDOWN_S, UNRESERVED_FLOOR
+from runner.core.settings import ACCOUNT_CONCURRENCY_LIMIT, MAX_COOLDOWN_S, UNRESERVED_FLOOR
 from training.metrics import METRIC_NAMES, metric_line
 
 

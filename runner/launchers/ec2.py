@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runner.core.settings import Settings
 from runner.launchers.sagemaker import (
     LaunchError,
     LocalRunner,
@@ -27,8 +28,7 @@ from runner.launchers.sagemaker import (
     prepare_inputs,
     split_uri,
 )
-from runner.settings import Settings
-from runner.stack import Stack
+from runner.stack.model import Stack
 
 POLL_S = 30.0
 

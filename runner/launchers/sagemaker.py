@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.cli import UserError
-from runner.drivers.base import retry_while_propagating
-from runner.settings import Settings
-from runner.stack import JobSpec, Stack
+from runner.core.errors import UserError
+from runner.core.settings import Settings
+from runner.deploy.drivers.base import retry_while_propagating
+from runner.stack.model import JobSpec, Stack
 
 POLL_S = 30.0
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -111,7 +111,7 @@ def download_prefix(target: Any, uri: str, dest: Path) -> Path:
 def prepare_inputs(settings: Settings, stack: Stack, target: Any, run_dir: Path, data_dir: Path | None,
                    console: Any = None) -> Path:
     """Bucket, roles the job needs, source bundle and data in place; returns a local copy of the data."""
-    from runner.apply import ensure_bucket
+    from runner.deploy.apply import ensure_bucket
 
     ensure_bucket(target, stack.names)
     upload_source_bundle(target, stack.names.s3_uri("code/sourcedir.tar.gz"), run_dir / "bundle")
@@ -124,7 +124,7 @@ def prepare_inputs(settings: Settings, stack: Stack, target: Any, run_dir: Path,
 
 def apply_roles(stack: Stack, target: Any, role_arns: list[str], console: Any = None) -> None:
     """The roles (and instance profiles) a job runs as, created or updated before it is sent."""
-    from runner.apply import apply_only
+    from runner.deploy.apply import apply_only
 
     wanted = [r.logical_id for r in stack.find("AWS::IAM::Role")
               if any(arn.endswith(f":role/{r.properties['RoleName']}") for arn in role_arns)]
@@ -164,7 +164,7 @@ def run(settings: Settings, stack: Stack, target: Any, run_dir: Path, *, data_di
         tuned = {k: v for k, v in best.get("TunedHyperParameters", {}).items() if k in tuned_names}
         if target.kind == "local" and tuned.keys() != tuned_names:
             # The emulator's best job is a placeholder: train with the configured values instead.
-            from runner.stack import hyperparameters as configured
+            from runner.stack.build import hyperparameters as configured
 
             tuned = {k: v for k, v in configured(settings).items() if k in tuned_names}
         hyperparameters = {**job.request["TrainingJobDefinition"]["StaticHyperParameters"], **tuned}

@@ -15,14 +15,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.settings import Settings
+from runner.core.settings import Settings
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 RETRIES = {"mode": "adaptive", "max_attempts": 8}
 
 
 def _no_credentials(settings: Settings, detail: str = "") -> Exception:
-    from runner.cli import UserError
+    from runner.core.errors import UserError
 
     profile = f" (profile {settings.target.profile})" if settings.target.profile else ""
     return UserError(
@@ -134,7 +134,7 @@ def local_target(endpoint_url: str, region: str = "us-east-1") -> Target:
     """A target on the emulator at ``endpoint_url`` (no process is started)."""
     import boto3
 
-    from runner.stack import LOCAL_ACCOUNT
+    from runner.core.names import LOCAL_ACCOUNT
 
     session = boto3.Session(region_name=region, **LOCAL_CREDENTIALS)
     return Target("local", LOCAL_ACCOUNT, region, session, endpoint_url=endpoint_url.rstrip("/"))
@@ -149,7 +149,7 @@ def aws_target(settings: Settings) -> Target:
 @contextlib.contextmanager
 def open_target(settings: Settings) -> Iterator[Target]:
     """The run's target; the embedded emulator, if this call started it, stops on exit."""
-    from runner.cli import UserError
+    from runner.core.errors import UserError
     from runner.targets.emulator import Emulator, emulator_is_running
 
     if settings.target.kind == "aws":
@@ -182,10 +182,3 @@ def environ_without_aws(env: dict[str, str] | None = None) -> dict[str, str]:
     """A copy of the environment without AWS_* variables (children get them from child_env)."""
     source = os.environ if env is None else env
     return {k: v for k, v in source.items() if not k.startswith("AWS_")}
-
-
-def start_data_plane(settings: Settings, target: Target, stack: Any, artifact_path: Any) -> Any:
-    """The local endpoint server and function runtime for a deployed stack (see ``runner.targets.dataplane``)."""
-    from runner.targets.dataplane import start_data_plane as start
-
-    return start(settings, target, stack, artifact_path)

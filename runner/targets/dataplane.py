@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from handlers.server_process import ServerProcess, spawn_server
-from runner.cli import UserError
-from runner.settings import Settings
-from runner.stack import Stack
+from runner.core.errors import UserError
+from runner.core.settings import Settings
+from runner.stack.model import Stack
 from runner.targets import environ_without_aws
 from runner.targets.lambda_runtime import FunctionSpec, LambdaRuntime
 from runner.targets.moto_gaps import RUNTIME_REGISTRY_PATH

@@ -10,15 +10,17 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
-from runner.settings import Settings
-from runner.stack import STACK_TAG, Stack, build_stack
+from runner.core.names import STACK_TAG
+from runner.core.settings import Settings
+from runner.stack.build import build_stack
+from runner.stack.model import Stack
 
 READ_PREFIXES = ("Describe", "Get", "List", "Head")
 
 
 @lru_cache(maxsize=16)
 def _composed(overrides: tuple[str, ...]) -> Settings:
-    from runner.compose import compose_settings
+    from runner.app.compose import compose_settings
 
     return compose_settings(list(overrides))
 

@@ -8,7 +8,8 @@ import signal
 import pytest
 from apply_helpers import CallLog, inventory, settings_for, stack_for, tagged_resources, watch
 
-from runner.apply import (
+from runner.core.names import STACK_TAG
+from runner.deploy.apply import (
     ApplyError,
     apply,
     destroy,
@@ -17,8 +18,7 @@ from runner.apply import (
     upload_artifact,
     upload_function_code,
 )
-from runner.drivers import ForeignResourceError
-from runner.stack import STACK_TAG
+from runner.deploy.drivers import ForeignResourceError
 
 
 def _read_back(target, stack) -> dict:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from apply_helpers import settings_for
 
-from runner.apply import apply, ensure_bucket, upload_artifact
-from runner.stack import build_stack
+from runner.deploy.apply import apply, ensure_bucket, upload_artifact
+from runner.stack.build import build_stack
 from runner.targets.dataplane import start_data_plane
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,7 +91,7 @@ def test_function_url_and_invoke_reach_the_endpoint(local_target, stack_name, ar
 
 def test_runner_local_finds_what_was_deployed(local_target, stack_name, artifact, tmp_path):
     """`python -m runner.local` starts a data plane from the emulator's state alone: the pieces it reads."""
-    from runner.local import DataPlanes, find_deployments
+    from runner.app.local import DataPlanes, find_deployments
 
     settings = settings_for(stack_name)
     names = build_stack(settings).names

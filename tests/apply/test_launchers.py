@@ -12,7 +12,7 @@ import pytest
 from apply_helpers import inventory, settings_for
 
 from runner.launchers import ec2, sagemaker
-from runner.stack import build_stack
+from runner.stack.build import build_stack
 
 
 def _fake_local_training(calls: list[dict]):

@@ -15,8 +15,8 @@ import pytest
 from apply_helpers import settings_for, stack_for
 from botocore.exceptions import ClientError
 
-from runner.apply import apply
-from runner.cli import UserError
+from runner.core.errors import UserError
+from runner.deploy.apply import apply
 from runner.targets import open_target
 from runner.targets.emulator import emulator_is_running
 

@@ -205,7 +205,7 @@ def _code_spans(cell: str) -> list[str]:
 
 
 def test_the_stages_table_lists_every_stage() -> None:
-    from runner.settings import STAGES
+    from runner.core.settings import STAGES
 
     rows = _table_after(README.read_text(), "| stage |")
     assert [_code_spans(row[0])[0] for row in rows] == list(STAGES)

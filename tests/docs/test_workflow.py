@@ -86,7 +86,7 @@ def test_the_set_up_is_the_readme_command(steps: list[dict[str, Any]]) -> None:
 
 
 def test_the_gate_step_runs_main_py_stage_check(steps: list[dict[str, Any]]) -> None:
-    from runner.settings import STAGES
+    from runner.core.settings import STAGES
 
     argv = _gate_command(steps)
     interpreter, script = argv[0], argv[1]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from runner.compose import compose_settings
-from runner.iam import ResourceNames, role_policy
-from runner.settings import ConfigError, RoleSettings, Scope
+from runner.app.compose import compose_settings
+from runner.core.errors import ConfigError
+from runner.core.names import ResourceNames
+from runner.core.settings import RoleSettings, Scope
+from runner.stack.iam_policies import role_policy
 
 ACCOUNT = "210987654321"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hydra.errors import ConfigCompositionException
 
-from runner.compose import compose_settings
-from runner.settings import ConfigError
+from runner.app.compose import compose_settings
+from runner.core.errors import ConfigError
 
 
 def test_defaults_are_the_reference_values() -> None:

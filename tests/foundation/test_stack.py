@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.compose import compose_settings
-from runner.stack import STACK_TAG, build_stack
+from runner.app.compose import compose_settings
+from runner.core.names import STACK_TAG
+from runner.stack.build import build_stack
 
 PRESETS = {
     "default": [],

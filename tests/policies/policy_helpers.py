@@ -9,9 +9,10 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from runner.cost import CostSummary, estimate
-from runner.settings import Settings, load_settings
-from runner.stack import Stack, build_stack
+from runner.core.cost import CostSummary, estimate
+from runner.core.settings import Settings, load_settings
+from runner.stack.build import build_stack
+from runner.stack.model import Stack
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from runner.drivers.autoscaling import ScalableTargetDriver, ScalingPolicyDriver
-from runner.drivers.base import Driver, DriverContext, ForeignResourceError, Live, WaitTimeout
-from runner.drivers.iam import InstanceProfileDriver, RoleDriver
-from runner.drivers.lambda_ import AliasDriver, FunctionDriver, VersionDriver
-from runner.drivers.sagemaker import EndpointConfigDriver, EndpointDriver, ModelDriver, NotebookInstanceDriver
+from runner.deploy.drivers.autoscaling import ScalableTargetDriver, ScalingPolicyDriver
+from runner.deploy.drivers.base import Driver, DriverContext, ForeignResourceError, Live, WaitTimeout
+from runner.deploy.drivers.iam import InstanceProfileDriver, RoleDriver
+from runner.deploy.drivers.lambda_ import AliasDriver, FunctionDriver, VersionDriver
+from runner.deploy.drivers.sagemaker import (
+    EndpointConfigDriver,
+    EndpointDriver,
+    ModelDriver,
+    NotebookInstanceDriver,
+)
 
 # Creation order of the kinds; destroy and the sweeper go through it backwards.
 KIND_ORDER: tuple[type[Driver], ...] = (

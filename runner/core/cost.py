@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from runner.settings import PricingSettings, Settings
+from runner.core.settings import PricingSettings, Settings
 
 SECONDS_PER_HOUR = 3600
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.panel import Panel
 
-from runner.cli import RunContext
+from runner.app.context import RunContext
 
 
 def _metric(metrics: dict[str, Any], *names: str) -> str:

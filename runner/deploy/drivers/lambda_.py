@@ -11,8 +11,8 @@ import base64
 import hashlib
 from typing import Any
 
-from runner.cli import UserError
-from runner.drivers.base import (
+from runner.core.errors import UserError
+from runner.deploy.drivers.base import (
     Driver,
     DriverContext,
     Live,

@@ -14,9 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import cost, plan_view
-from runner.cli import EXIT_OK, RunContext, UserError
-from runner.stack import LOCAL_ACCOUNT, Stack, build_stack, hyperparameters
+from runner.app import plan_view
+from runner.app.context import RunContext
+from runner.core import cost
+from runner.core.errors import EXIT_OK, UserError
+from runner.core.names import LOCAL_ACCOUNT
+from runner.stack.build import build_stack, hyperparameters
+from runner.stack.model import Stack
 
 
 @dataclass
@@ -28,7 +32,7 @@ class Gated:
 
 def _checkov_cache_dir(context: RunContext) -> Path | None:
     """In a sweep, checkov ran once for every job up front (runner/sweep.py): reuse its answers."""
-    from runner.sweep import checkov_cache_dir
+    from runner.app.sweep import checkov_cache_dir
 
     return checkov_cache_dir()
 
@@ -95,7 +99,7 @@ def plan(context: RunContext) -> int:
                        for r in stack.resources]
             live_resources: list[tuple[str, dict]] = []
         else:
-            from runner.apply import plan_changes
+            from runner.deploy.apply import plan_changes
 
             planned = plan_changes(stack, target)
             changes = [c.as_dict() for c in planned]
@@ -126,8 +130,8 @@ def _deployed_model_url(context: RunContext, target: Any) -> str | None:
     artifact = _saved_artifact(context)
     if artifact is None or target is None:
         return None
-    from runner.apply import artifact_uri
-    from runner.iam import ResourceNames
+    from runner.core.names import ResourceNames
+    from runner.deploy.apply import artifact_uri
 
     return artifact_uri(ResourceNames.for_settings(context.settings, target.account), artifact)
 
@@ -246,8 +250,8 @@ def train(context: RunContext) -> int:
 # -- deploy, invoke, destroy -------------------------------------------------------------------
 def deploy_stack(context: RunContext, target: Any, artifact: Path, *, gated: bool) -> Stack:
     """Upload the artifact and apply the stack (after the gate, unless this run already passed it)."""
-    from runner.apply import apply, artifact_uri, ensure_bucket, upload_artifact, upload_function_code
-    from runner.iam import ResourceNames
+    from runner.core.names import ResourceNames
+    from runner.deploy.apply import apply, artifact_uri, ensure_bucket, upload_artifact, upload_function_code
 
     settings = context.settings
     names = ResourceNames.for_settings(settings, target.account)
@@ -308,7 +312,7 @@ def deploy(context: RunContext) -> int:
 
 
 def invoke(context: RunContext) -> int:
-    from runner import invoke as invoking
+    from runner.app import invoke as invoking
 
     with _target(context) as target:
         samples = invoking.samples(context, local_data_dir if context.settings.image is None else None)
@@ -318,7 +322,7 @@ def invoke(context: RunContext) -> int:
 
 
 def destroy(context: RunContext) -> int:
-    from runner.apply import destroy as destroy_stack
+    from runner.deploy.apply import destroy as destroy_stack
 
     with _target(context) as target:
         report = destroy_stack(context.settings, target, delete_artifacts=context.settings.destroy.delete_artifacts,
@@ -333,15 +337,15 @@ def destroy(context: RunContext) -> int:
 def _serve_if_asked(context: RunContext, target: Any, stack: Stack, artifact: Path, plane: Any = None) -> None:
     if not context.settings.serve:
         return
-    from runner import invoke as invoking
+    from runner.app import invoke as invoking
 
     invoking.serve_forever(context, target, stack, artifact, plane)
 
 
 # -- the whole job -----------------------------------------------------------------------------
 def all_stages(context: RunContext) -> int:
-    from runner import invoke as invoking
-    from runner.report import print_run_report
+    from runner.app import invoke as invoking
+    from runner.app.report import print_run_report
 
     settings = context.settings
     with _target(context) as target:

@@ -7,8 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from runner.cost import CostSummary
-from runner.stack import JobSpec, Resource, Stack
+from runner.core.cost import CostSummary
+from runner.stack.model import JobSpec, Resource, Stack
 
 
 def _actions(document: dict[str, Any]) -> list[str]:

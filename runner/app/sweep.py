@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from runner.cli import RunExit
+from runner.core.errors import RunExit
 
 CACHE_DIR_NAME = ".checkov-cache"
 SEVERITY_COLUMNS = ("critical", "high", "medium", "low")
@@ -48,9 +48,11 @@ def job_overrides(task_overrides: list[str]) -> list[list[str]]:
 def precompute_checkov(task_overrides: list[str], cache_dir: Path, console: Console) -> int:
     """Scan the templates of all jobs in one checkov batch; returns how many were scanned."""
     from policies.checkov.runner import render_template, warm_cache
-    from runner.compose import compose_jobs
-    from runner.settings import ConfigError, load_settings
-    from runner.stack import LOCAL_ACCOUNT, build_stack
+    from runner.app.compose import compose_jobs
+    from runner.core.errors import ConfigError
+    from runner.core.names import LOCAL_ACCOUNT
+    from runner.core.settings import load_settings
+    from runner.stack.build import build_stack
 
     templates = []
     timeout_s = 600.0

@@ -7,7 +7,6 @@ fix (missing credentials, a gate that could not run). Tracebacks are for bugs.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,37 +14,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from rich.console import Console
 
-from runner.settings import ConfigError, Settings, load_settings
-
-EXIT_OK = 0
-EXIT_VIOLATIONS = 1
-EXIT_BAD_CONFIG = 2
-
-
-class RunExit(SystemExit):
-    """The exit code sagegate chose (0/1/2), as opposed to Hydra's own exit 1 on a config it
-    cannot compose, which main.py turns into 2."""
-
-
-class UserError(Exception):
-    """Something the user must fix; printed as one line, never with a traceback."""
-
-    exit_code = EXIT_BAD_CONFIG
-
-
-@dataclass
-class RunContext:
-    settings: Settings
-    run_dir: Path
-    console: Console
-    # What the run found and did, written as run.json at the end (and read by sweep summaries).
-    result: dict[str, Any] = field(default_factory=dict)
-
-    def write_json(self, name: str, value: Any) -> Path:
-        path = self.run_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(value, indent=2, sort_keys=False, default=str) + "\n")
-        return path
+from runner.app.context import RunContext
+from runner.core.errors import EXIT_BAD_CONFIG, ConfigError, RunExit, UserError
+from runner.core.settings import load_settings
 
 
 def _run_dir() -> Path:
@@ -116,6 +87,6 @@ def _job_line(record: dict[str, Any]) -> str:
 
 
 def run_stage(context: RunContext) -> int:
-    from runner import stages
+    from runner.app import stages
 
     return stages.STAGES[context.settings.stage](context)

@@ -5,8 +5,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runner.drivers.base import Driver, DriverContext, Live, Undo, is_not_found, owner_of, tag_dict, tag_list
-from runner.stack import STACK_TAG
+from runner.core.names import STACK_TAG
+from runner.deploy.drivers.base import (
+    Driver,
+    DriverContext,
+    Live,
+    Undo,
+    is_not_found,
+    owner_of,
+    tag_dict,
+    tag_list,
+)
 
 
 class RoleDriver(Driver):

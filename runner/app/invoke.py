@@ -23,9 +23,10 @@ from typing import Any
 
 from rich.table import Table
 
-from runner.cli import EXIT_VIOLATIONS, RunContext, UserError
-from runner.iam import ResourceNames
-from runner.stack import Stack
+from runner.app.context import RunContext
+from runner.core.errors import EXIT_VIOLATIONS, UserError
+from runner.core.names import ResourceNames
+from runner.stack.model import Stack
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 HTTP_TIMEOUT_S = 60

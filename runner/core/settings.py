@@ -16,6 +16,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 
+from runner.core.errors import ConfigError
+
 # Every schema class refuses keys it does not declare; YAML numbers are accepted for strings
 # (e.g. training.framework_version=2.6).
 _STRICT_KEYS = with_config(ConfigDict(extra="forbid", coerce_numbers_to_str=True))
@@ -35,10 +37,6 @@ MAX_VARIANT_INSTANCES = 1000
 # SageMaker training's MaxRuntimeInSeconds upper bound (28 days).
 MAX_TRAINING_RUNTIME_S = 28 * 24 * 3600
 STACK_NAME = re.compile(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$")
-
-
-class ConfigError(ValueError):
-    """A user's configuration is invalid. The message names the key at fault."""
 
 
 @_STRICT_KEYS

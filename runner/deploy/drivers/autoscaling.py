@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.drivers.base import Driver, DriverContext, Live, Undo
-from runner.stack import SCALABLE_DIMENSION
+from runner.deploy.drivers.base import Driver, DriverContext, Live, Undo
+from runner.stack.build import SCALABLE_DIMENSION
 
 
 def _key(props: dict[str, Any]) -> dict[str, str]:
@@ -59,7 +59,7 @@ class ScalableTargetDriver(Driver):
             aas.deregister_scalable_target(**key)
 
     def discover(self, ctx: DriverContext) -> list[Live]:
-        from runner.drivers.sagemaker import EndpointDriver
+        from runner.deploy.drivers.sagemaker import EndpointDriver
 
         endpoint = EndpointDriver()._read(ctx, ctx.names.endpoint_name)
         if endpoint is not None and endpoint.owner != ctx.stack_name:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.drivers.base import (
+from runner.deploy.drivers.base import (
     Driver,
     DriverContext,
     Live,
@@ -19,7 +19,7 @@ from runner.drivers.base import (
     retry_while_propagating,
     tag_dict,
 )
-from runner.stack import SCALABLE_DIMENSION
+from runner.stack.build import SCALABLE_DIMENSION
 
 ENDPOINT_DELAY_S = 15.0
 
@@ -240,7 +240,7 @@ class EndpointDriver(Driver):
         def in_service() -> bool:
             status = sm.describe_endpoint(EndpointName=name)
             if status["EndpointStatus"] == "Failed":
-                from runner.cli import UserError
+                from runner.core.errors import UserError
 
                 raise UserError(f"endpoint {name} failed: {status.get('FailureReason', 'no reason given')}")
             return status["EndpointStatus"] == "InService"

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.cli import UserError
-from runner.drivers import DRIVERS, KIND_ORDER, DriverContext, ForeignResourceError, Live, driver_for
-from runner.drivers.base import error_code
-from runner.iam import ResourceNames
-from runner.settings import Settings
-from runner.stack import STACK_TAG, Resource, Stack, get_att_targets
+from runner.core.errors import UserError
+from runner.core.names import STACK_TAG, ResourceNames
+from runner.core.settings import Settings
+from runner.deploy.drivers import DRIVERS, KIND_ORDER, DriverContext, ForeignResourceError, Live, driver_for
+from runner.deploy.drivers.base import error_code
+from runner.stack.model import Resource, Stack, get_att_targets
 
 PENDING = "(known after apply)"
 ACTIONS = ("create", "update", "replace", "no-change", "delete")
@@ -525,7 +525,7 @@ def upload_artifact(target: Any, names: ResourceNames, path: str | Path) -> str:
 
 def upload_function_code(target: Any, stack: Stack) -> None:
     """The Lambda package at the S3 key the stack's function names (uploaded once)."""
-    from runner.function_package import build_function_package
+    from runner.stack.function_package import build_function_package
 
     functions = stack.find("AWS::Lambda::Function")
     if not functions:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-HANDLER_SOURCE = Path(__file__).resolve().parent.parent / "handlers" / "lambda_function.py"
+HANDLER_SOURCE = Path(__file__).resolve().parents[2] / "handlers" / "lambda_function.py"
 HANDLER = "lambda_function.lambda_handler"
 _FIXED_DATE = (2020, 1, 1, 0, 0, 0)
 

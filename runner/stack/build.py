@@ -8,18 +8,15 @@ checked is exactly what is sent.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from runner import iam
-from runner.function_package import HANDLER, build_function_package
-from runner.settings import Settings
+from runner.core.names import LOCAL_ACCOUNT, STACK_TAG, ResourceNames
+from runner.core.settings import Settings
+from runner.stack import iam_policies as iam
+from runner.stack.function_package import HANDLER, build_function_package
+from runner.stack.model import JobSpec, Resource, Stack, content_hash
 
-STACK_TAG = "sagegate:stack"
-LOCAL_ACCOUNT = "123456789012"  # moto's fixed account id
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 METRIC_DEFINITIONS = [
@@ -29,103 +26,6 @@ METRIC_DEFINITIONS = [
     {"Name": "Test Loss", "Regex": r"Testing Loss: ([0-9\.]+)"},
     {"Name": "Test Accuracy", "Regex": r"Testing Accuracy: ([0-9\.]+)"},
 ]
-
-
-@dataclass
-class Resource:
-    logical_id: str
-    type: str
-    properties: dict[str, Any]
-    depends_on: list[str] = field(default_factory=list)
-    # The config key a reader should change to affect this resource (reports point at it).
-    config_key: str = ""
-
-    @property
-    def physical_name(self) -> str | None:
-        for key in ("RoleName", "ModelName", "EndpointName", "EndpointConfigName", "FunctionName",
-                    "NotebookInstanceName", "PolicyName", "InstanceProfileName", "Name"):
-            if key in self.properties and isinstance(self.properties[key], str):
-                return self.properties[key]
-        return None
-
-
-@dataclass
-class JobSpec:
-    """A job that is not infrastructure: the exact API request that will be sent."""
-
-    logical_id: str
-    kind: str  # local_training | training_job | tuning_job | ec2_run
-    api: str | None  # e.g. "sagemaker:CreateTrainingJob"; None for local training
-    request: dict[str, Any]
-    config_key: str = "training"
-
-
-@dataclass
-class Stack:
-    name: str
-    account: str
-    region: str
-    names: iam.ResourceNames
-    resources: list[Resource]
-    jobs: list[JobSpec]
-    model_data_url: str
-
-    def resource(self, logical_id: str) -> Resource:
-        for resource in self.resources:
-            if resource.logical_id == logical_id:
-                return resource
-        raise KeyError(logical_id)
-
-    def find(self, resource_type: str) -> list[Resource]:
-        return [r for r in self.resources if r.type == resource_type]
-
-    def template(self) -> dict[str, Any]:
-        """A CloudFormation template with every value resolved: no Parameters, no Conditions."""
-        resources: dict[str, Any] = {}
-        for r in self.resources:
-            body: dict[str, Any] = {"Type": r.type, "Properties": r.properties}
-            # cfn-lint flags a DependsOn that a GetAtt already implies.
-            referenced = get_att_targets(r.properties)
-            explicit = [d for d in r.depends_on if d not in referenced]
-            if explicit:
-                body["DependsOn"] = explicit
-            resources[r.logical_id] = body
-        return {
-            "AWSTemplateFormatVersion": "2010-09-09",
-            "Description": f"sagegate stack {self.name} ({self.region}, account {self.account})",
-            "Resources": resources,
-        }
-
-    def to_plan(self) -> dict[str, Any]:
-        return {
-            "stack": self.name,
-            "account": self.account,
-            "region": self.region,
-            "model_data_url": self.model_data_url,
-            "resources": [
-                {"logical_id": r.logical_id, "type": r.type, "name": r.physical_name,
-                 "depends_on": r.depends_on, "properties": r.properties}
-                for r in self.resources
-            ],
-            "jobs": [{"logical_id": j.logical_id, "kind": j.kind, "api": j.api, "request": j.request}
-                     for j in self.jobs],
-        }
-
-
-def get_att_targets(value: Any) -> set[str]:
-    """Logical ids that ``Fn::GetAtt`` references inside a value (implied dependencies)."""
-    if isinstance(value, dict):
-        found = {value["Fn::GetAtt"][0]} if "Fn::GetAtt" in value else set()
-        for item in value.values():
-            found |= get_att_targets(item)
-        return found
-    if isinstance(value, list):
-        return set().union(*(get_att_targets(item) for item in value)) if value else set()
-    return set()
-
-
-def content_hash(value: Any, length: int = 8) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:length]
 
 
 @lru_cache(maxsize=32)
@@ -166,7 +66,7 @@ def build_stack(settings: Settings, account: str = LOCAL_ACCOUNT, model_data_url
     ``model_data_url`` is the trained artifact's S3 URI; before training it is where the deploy
     stage will upload it. ``run_id`` names this run's jobs (job names are unique in an account).
     """
-    names = iam.ResourceNames.for_settings(settings, account)
+    names = ResourceNames.for_settings(settings, account)
     region = settings.target.region
     tags = _tags(settings)
     e, a, f, t = settings.endpoint, settings.autoscaling, settings.function, settings.training
@@ -372,7 +272,7 @@ def hyperparameters(settings: Settings) -> dict[str, str]:
     return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in values.items()}
 
 
-def _jobs(settings: Settings, names: iam.ResourceNames, run_id: str, training_image: str,
+def _jobs(settings: Settings, names: ResourceNames, run_id: str, training_image: str,
           tags: list[dict[str, str]]) -> list[JobSpec]:
     t, h = settings.training, settings.hpo
     hps = hyperparameters(settings)
@@ -466,7 +366,7 @@ def _jobs(settings: Settings, names: iam.ResourceNames, run_id: str, training_im
                     config_key="hpo")]
 
 
-def _ec2_run(settings: Settings, names: iam.ResourceNames, run_id: str, source_uri: str,
+def _ec2_run(settings: Settings, names: ResourceNames, run_id: str, source_uri: str,
              hps: dict[str, str]) -> JobSpec:
     t = settings.training
     role_key = next(k for k, r in settings.iam.roles.items() if "ec2_training" in r.used_by)

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.cli import UserError
-from runner.stack import STACK_TAG
+from runner.core.errors import UserError
+from runner.core.names import STACK_TAG
 
 
 class ForeignResourceError(UserError):
