@@ -32,6 +32,22 @@ def metric_regex(name: str) -> str:
     return re.escape(name) + r": ([0-9\.]+)"
 
 
+# SageMaker metric names (what a tuning objective names) -> the line name that carries the value.
+SAGEMAKER_METRICS = {
+    "Train Loss": TRAIN_LOSS,
+    "Validation Loss": VALIDATION_LOSS,
+    "Validation Accuracy": VALIDATION_ACCURACY,
+    "Test Loss": TESTING_LOSS,
+    "Test Accuracy": TESTING_ACCURACY,
+}
+
+
+def sagemaker_metric_definitions() -> list[dict[str, str]]:
+    """The MetricDefinitions of a training job: one per metric line (names are letters and spaces,
+    so the regex is written without escapes, as SageMaker's examples write it)."""
+    return [{"Name": name, "Regex": line + r": ([0-9\.]+)"} for name, line in SAGEMAKER_METRICS.items()]
+
+
 def parse_metric_lines(text: str) -> dict[str, list[float]]:
     """Every value of every known metric found in ``text``, in order of appearance."""
     found: dict[str, list[float]] = {}

@@ -19,7 +19,8 @@ from runner.app.context import RunContext
 from runner.core import cost
 from runner.core.errors import EXIT_OK, UserError
 from runner.core.names import LOCAL_ACCOUNT
-from runner.stack.build import build_stack, hyperparameters
+from runner.stack.build import build_stack
+from runner.stack.jobs import hyperparameters
 from runner.stack.model import Stack
 
 

@@ -164,7 +164,7 @@ def run(settings: Settings, stack: Stack, target: Any, run_dir: Path, *, data_di
         tuned = {k: v for k, v in best.get("TunedHyperParameters", {}).items() if k in tuned_names}
         if target.kind == "local" and tuned.keys() != tuned_names:
             # The emulator's best job is a placeholder: train with the configured values instead.
-            from runner.stack.build import hyperparameters as configured
+            from runner.stack.jobs import hyperparameters as configured
 
             tuned = {k: v for k, v in configured(settings).items() if k in tuned_names}
         hyperparameters = {**job.request["TrainingJobDefinition"]["StaticHyperParameters"], **tuned}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from runner.deploy.drivers.base import Driver, DriverContext, Live, Undo
-from runner.stack.build import SCALABLE_DIMENSION
+from runner.stack.autoscaling import SCALABLE_DIMENSION
 
 
 def _key(props: dict[str, Any]) -> dict[str, str]:

@@ -19,7 +19,7 @@ from runner.deploy.drivers.base import (
     retry_while_propagating,
     tag_dict,
 )
-from runner.stack.build import SCALABLE_DIMENSION
+from runner.stack.autoscaling import SCALABLE_DIMENSION
 
 ENDPOINT_DELAY_S = 15.0
 
