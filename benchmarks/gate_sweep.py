@@ -42,7 +42,6 @@ sys.path.insert(0, str(REPO))
 from policies.checkov.runner import render_template, run_checkov_batch, run_checkov_cli, template_key  # noqa: E402
 from policies.gate import evaluate  # noqa: E402
 from runner.app.compose import compose_config  # noqa: E402
-from runner.core.cost import estimate  # noqa: E402
 from runner.core.settings import load_settings  # noqa: E402
 from runner.stack.build import build_stack  # noqa: E402
 
@@ -70,7 +69,7 @@ def prepare(combos: list[tuple[str, ...]]) -> tuple[list, dict[str, float]]:
         settings, t_load = timed(load_settings, cfg)
         start = time.perf_counter()
         stack = build_stack(settings)
-        costs = estimate(settings)
+        costs = stack.cost(settings.pricing)
         times["compose"] += t_compose
         times["load_settings"] += t_load
         times["stack+cost"] += time.perf_counter() - start

@@ -59,7 +59,7 @@ def _content_type(path: Path) -> str:
     return guessed if guessed and guessed.startswith("image/") else "application/x-image"
 
 
-def samples(context: RunContext, data_dir: Callable[[RunContext], Path] | None) -> list[Sample]:
+def samples(context: RunContext, data_dir: Callable[[], Path] | None) -> list[Sample]:
     """The user's `image=PATH`, or `invoke.samples` held-out test images of different classes."""
     settings = context.settings
     if settings.image is not None:
@@ -69,7 +69,7 @@ def samples(context: RunContext, data_dir: Callable[[RunContext], Path] | None) 
         return [Sample(path.name, path.read_bytes(), _content_type(path), None)]
     if data_dir is None:
         raise UserError("image: give an image to classify (image=PATH)")
-    test = data_dir(context) / "test"
+    test = data_dir() / "test"
     classes = sorted(p for p in test.iterdir() if p.is_dir()) if test.is_dir() else []
     if not classes:
         raise UserError(f"data.source: no test split with class folders in {test.parent}; pass image=PATH")
@@ -127,7 +127,7 @@ def _json(raw: bytes | str) -> dict[str, Any]:
 
 def function_caller(settings: Any, target: Any, plane: Any = None) -> Caller:
     names = ResourceNames.for_settings(settings, target.account)
-    if target.kind == "aws":
+    if not target.serves_data_plane:
         return _lambda_caller(target, names.function_name, settings.function.alias)
     if plane is not None:
         return _http_caller(plane.function_url)
@@ -183,7 +183,7 @@ def _print(context: RunContext, records: list[dict[str, Any]]) -> None:
 @contextlib.contextmanager
 def data_plane(context: RunContext, target: Any, stack: Stack, artifact: Path) -> Iterator[Any]:
     """The local endpoint server and function runtime (target=local); nothing to start on AWS."""
-    if target.kind != "local":
+    if not target.serves_data_plane:
         yield None
         return
     from runner.targets.dataplane import start_data_plane

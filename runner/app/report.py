@@ -33,13 +33,10 @@ def report_lines(result: dict[str, Any]) -> list[str]:
                      f"test loss {_metric(metrics, 'test_loss')}, artifact {training['artifact']}")
     deployed = result.get("deploy") or {}
     if deployed:
-        variant = deployed.get("variant", {})
-        scaling = deployed.get("autoscaling")
         concurrency = deployed.get("concurrency", {})
-        size = (f"{variant['InstanceType']} x {variant['InitialInstanceCount']}" if "InstanceType" in variant
-                else "serverless")
-        lines.append(f"endpoint   {deployed['endpoint']}: {size}"
-                     + (f", autoscaling {scaling['min']}..{scaling['max']}" if scaling else ""))
+        variants = deployed.get("variants", [])
+        named = len(variants) > 1
+        lines.append(f"endpoint   {deployed['endpoint']}: " + "; ".join(_variant(v, named) for v in variants))
         lines.append(f"function   {deployed['function']}:{concurrency.get('alias')}: reserved concurrency "
                      f"{concurrency.get('reserved')}, provisioned {concurrency.get('provisioned')}")
         lines.append(f"apply      {len(deployed.get('created', []))} created, {len(deployed.get('updated', []))} "
@@ -51,6 +48,14 @@ def report_lines(result: dict[str, Any]) -> list[str]:
         shown = ", ".join(f"{p['image']} → {p.get('label')}" for p in predictions)
         lines.append(f"invoke     {shown}" + (f" ({right}/{labelled} correct)" if labelled else ""))
     return lines
+
+
+def _variant(variant: dict[str, Any], named: bool) -> str:
+    size = (f"{variant['InstanceType']} x {variant['InitialInstanceCount']}" if "InstanceType" in variant
+            else "serverless")
+    scaling = variant.get("autoscaling")
+    return ((f"{variant['VariantName']} (weight {variant['InitialVariantWeight']:g}) " if named else "") + size
+            + (f", autoscaling {scaling['min']}..{scaling['max']}" if scaling else ""))
 
 
 def print_run_report(context: RunContext) -> None:

@@ -1,140 +1,131 @@
 """One function per stage. A stage never does the work of a later one.
 
-Every stage builds the stack and runs the policy gate first; a finding at or above
-``policy.fail_on`` returns exit code 1 before any create call. ``all`` runs check, train, deploy
-and invoke against one target, so the embedded emulator lives for the whole job.
+Every stage that creates something builds the stack and runs the policy gate on exactly the
+stack it will create: a finding at or above ``policy.fail_on`` returns exit code 1 before any
+create call. ``all`` reads top to bottom in ``all_stages``: it gates the stack, trains, builds the
+final stack around the trained artifact, gates that exact stack, applies it and smoke-tests it,
+against one target, so the embedded emulator lives for the whole job.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner import deploy
+from runner.app import invoke as invoking
 from runner.app import plan_view
 from runner.app.context import RunContext
+from runner.app.report import print_run_report
+from runner.app.training_data import local_data_dir, require_s3_data
 from runner.core import cost
 from runner.core.errors import EXIT_OK, UserError
-from runner.core.names import LOCAL_ACCOUNT
+from runner.core.names import ResourceNames
+from runner.launchers import TrainingRun, launcher_for
 from runner.stack.build import build_stack
-from runner.stack.jobs import hyperparameters
 from runner.stack.model import Stack
+from runner.targets import Target, account_of, open_target, starts_empty
 
 
-@dataclass
-class Gated:
-    stack: Stack
-    costs: cost.CostSummary
-    exit_code: int
+class GateFailed(Exception):
+    def __init__(self, exit_code: int):
+        super().__init__(f"policy gate failed (exit {exit_code})")
+        self.exit_code = exit_code
 
 
-def _checkov_cache_dir(context: RunContext) -> Path | None:
-    """In a sweep, checkov ran once for every job up front (runner/sweep.py): reuse its answers."""
+def gate(context: RunContext, stack: Stack) -> int:
+    """Gate ``stack``: template.json, the policy reports and the run record describe exactly it."""
+    from policies.gate import GateError, run_gate  # the gate's imports are paid only by gated stages
     from runner.app.sweep import checkov_cache_dir
 
-    return checkov_cache_dir()
-
-
-def gate(context: RunContext, stack: Stack) -> Gated:
-    from policies.gate import GateError, run_gate
-
-    costs = cost.estimate(context.settings)
-    context.write_json("template.json", stack.template())
-    spinner = (contextlib.nullcontext() if context.settings.quiet or not context.settings.policy.checkov.enabled
+    settings = context.settings
+    costs = stack.cost(settings.pricing)
+    template = stack.template_json()
+    (context.run_dir / "template.json").parent.mkdir(parents=True, exist_ok=True)
+    (context.run_dir / "template.json").write_bytes(template)
+    spinner = (contextlib.nullcontext() if settings.quiet or not settings.policy.checkov.enabled
                else context.console.status("policy gate: native rules and checkov on the rendered template"))
     try:
         with spinner:
-            result = run_gate(context.settings, stack, costs, context.run_dir,
-                              context.console, checkov_cache_dir=_checkov_cache_dir(context))
+            # In a sweep, checkov ran once for every job up front (runner/app/sweep.py): reuse its answers.
+            result = run_gate(settings, stack, costs, context.run_dir, context.console,
+                              checkov_cache_dir=checkov_cache_dir())
     except GateError as exc:
         raise UserError(f"policy gate could not run: {exc}") from None
     top = result.top_finding()
     context.result["gate"] = {
         "verdict": result.verdict,
-        "fail_on": context.settings.policy.fail_on,
+        "fail_on": settings.policy.fail_on,
         "counts": result.counts,
         "top_finding": f"{top.rule_id} {top.resource}: {top.message}" if top else None,
+        "template_sha256": hashlib.sha256(template).hexdigest(),
     }
     context.result["cost"] = costs.as_dict()
-    return Gated(stack, costs, result.exit_code)
+    return result.exit_code
+
+
+def _gated(context: RunContext, stack: Stack) -> Stack:
+    if (code := gate(context, stack)) != EXIT_OK:
+        raise GateFailed(code)
+    return stack
 
 
 @contextlib.contextmanager
-def _target(context: RunContext, target: Any = None) -> Iterator[Any]:
+def _target(context: RunContext, target: Target | None = None) -> Iterator[Target]:
     if target is not None:
         yield target
         return
-    from runner.targets import open_target
-
     with open_target(context.settings) as opened:
         yield opened
 
 
-def _account(context: RunContext) -> str:
-    from runner.targets import account_for
-
-    return account_for(context.settings) if context.settings.target.kind == "aws" else LOCAL_ACCOUNT
-
-
 # -- check and plan ----------------------------------------------------------------------------
 def check(context: RunContext) -> int:
-    stack = build_stack(context.settings, account=_account(context))
-    return gate(context, stack).exit_code
+    return gate(context, build_stack(context.settings, account=account_of(context.settings)))
 
 
 def plan(context: RunContext) -> int:
     settings = context.settings
-    embedded = settings.target.kind == "local" and not settings.target.endpoint_url
-    with contextlib.nullcontext() if embedded else _target(context) as target:
-        account = target.account if target is not None else LOCAL_ACCOUNT
+    with contextlib.nullcontext() if starts_empty(settings) else _target(context) as target:
+        account = target.account if target is not None else account_of(settings)
         stack = build_stack(settings, account=account, model_data_url=_deployed_model_url(context, target))
-        costs = cost.estimate(settings)
-        context.write_json("plan.json", {**stack.to_plan(), "cost": costs.as_dict()})
+        costs = stack.cost(settings.pricing)
         plan_view.print_plan(context.console, stack, costs)
         if target is None:
             # The embedded emulator starts empty on every run: everything would be created.
             changes = [{"action": "create", "logical_id": r.logical_id, "type": r.type, "name": r.physical_name}
                        for r in stack.resources]
-            live_resources: list[tuple[str, dict]] = []
+            live: list[tuple[str, dict[str, Any]]] = []
         else:
-            from runner.deploy.apply import plan_changes
-
-            planned = plan_changes(stack, target)
+            planned = deploy.plan_changes(stack, target)
             changes = [c.as_dict() for c in planned]
-            live_resources = [(c.type, c.live.state) for c in planned if c.live is not None]
-    delta = _cost_delta(settings, stack, live_resources)
+            live = [(c.type, {**c.live.key, **c.live.state}) for c in planned if c.live is not None]
+    current = cost.estimate(live, [], settings.pricing)
+    delta = {"live": (current.monthly_min, current.monthly_max), "planned": (costs.monthly_min, costs.monthly_max)}
+    delta["delta"] = (round(costs.monthly_min - current.monthly_min, 2), round(costs.monthly_max - current.monthly_max, 2))
     context.write_json("plan.json", {**stack.to_plan(), "cost": costs.as_dict(), "changes": changes,
                                      "cost_delta": delta})
     plan_view.print_changes(context.console, changes, live=target is not None)
-    context.console.print(f"  monthly cost: live ${delta['live'][0]:,.2f}..${delta['live'][1]:,.2f} → planned "
-                          f"${delta['planned'][0]:,.2f}..${delta['planned'][1]:,.2f} "
+    context.console.print(f"  monthly cost: live ${current.monthly_min:,.2f}..${current.monthly_max:,.2f} → planned "
+                          f"${costs.monthly_min:,.2f}..${costs.monthly_max:,.2f} "
                           f"({delta['delta'][0]:+,.2f}..{delta['delta'][1]:+,.2f} at min..max capacity)")
     context.result["changes"] = {a: sum(1 for c in changes if c["action"] == a)
                                  for a in ("create", "update", "replace", "delete", "no-change")}
-    code = gate(context, stack).exit_code
+    code = gate(context, stack)
     context.console.print(f"plan.json and template.json written to {context.run_dir}")
     return code
 
 
-def _cost_delta(settings, stack: Stack, live: list[tuple[str, dict]]) -> dict[str, tuple[float, float]]:
-    planned = cost.resources_monthly_range([(r.type, r.properties) for r in stack.resources], settings.pricing)
-    current = cost.resources_monthly_range(live, settings.pricing)
-    return {"live": current, "planned": planned,
-            "delta": (round(planned[0] - current[0], 2), round(planned[1] - current[1], 2))}
-
-
-def _deployed_model_url(context: RunContext, target: Any) -> str | None:
+def _deployed_model_url(context: RunContext, target: Target | None) -> str | None:
     """The artifact a plan should compare against: the last one trained for this stack, if any."""
     artifact = _saved_artifact(context)
     if artifact is None or target is None:
         return None
-    from runner.core.names import ResourceNames
-    from runner.deploy.apply import artifact_uri
-
-    return artifact_uri(ResourceNames.for_settings(context.settings, target.account), artifact)
+    return deploy.artifact_uri(ResourceNames.for_settings(context.settings, target.account), artifact)
 
 
 # -- train -------------------------------------------------------------------------------------
@@ -147,142 +138,68 @@ def _saved_artifact(context: RunContext) -> Path | None:
     return path if path.is_file() else None
 
 
-def local_data_dir(context: RunContext, target: Any = None) -> Path:
-    """The ImageFolder tree on this machine: the built-in digits, a local path, or S3 synced down."""
-    source = context.settings.data.source
-    if source == "builtin:digits":
-        from training.datasets.digits import ensure_digits
-
-        return ensure_digits(Path(context.settings.workdir) / "data", context.settings.data.image_size)
-    if source.startswith("builtin:"):
-        raise UserError(f"data.source: unknown built-in data set {source!r}; known: builtin:digits")
-    if source.startswith("s3://"):
-        from training.s3sync import sync_s3_prefix
-
-        with _target(context, target) as opened, _child_aws_environment(opened.child_env()):
-            _require_s3_data(context.settings, opened)
-            return sync_s3_prefix(source, Path(context.settings.workdir) / "data" / "s3")
-    path = Path(source).expanduser()
-    if not path.is_dir():
-        raise UserError(f"data.source: {path} is not a folder (expected train/ valid/ test/ inside)")
-    return path
-
-
-def _require_s3_data(settings: Any, target: Any) -> None:
-    """An s3:// data set must hold objects before a launcher creates roles and jobs for it."""
-    source = settings.data.source
-    if not source.startswith("s3://"):
-        return
-    from botocore.exceptions import ClientError
-
-    bucket, _, prefix = source[len("s3://"):].partition("/")
-    try:
-        found = target.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix.strip("/") + "/", MaxKeys=1)
-    except ClientError as exc:
-        found = {"error": exc.response.get("Error", {}).get("Code", str(exc))}
-    if not found.get("KeyCount"):
-        where = "the local emulator's S3 starts empty: use data=digits or a local folder" \
-            if target.kind == "local" else "point data.source at your train/ valid/ test/ tree"
-        reason = found.get("error", "no objects")
-        raise UserError(f"data.source: {source} cannot be read ({reason}); {where}")
-
-
-@contextlib.contextmanager
-def _child_aws_environment(env: dict[str, str]) -> Iterator[None]:
-    """boto3 default clients (training's S3 sync) see the target for the duration of the block."""
-    import os
-
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def train_model(context: RunContext, stack: Stack, target: Any = None) -> Path:
-    """Run the configured launcher; keep the artifact for the deploy stage; return its path."""
+def train_model(context: RunContext, stack: Stack, target: Target | None = None) -> Path:
+    """Run the configured launcher on the gated stack's job; keep the artifact for the deploy stage."""
     settings = context.settings
-    launcher = settings.training.launcher
-    if launcher == "local":
-        from runner.launchers.local import LauncherError, run_local_training
-
-        try:
-            result = run_local_training(
-                hyperparameters=dict(hyperparameters(settings)),
-                data_dir=local_data_dir(context, target),
-                run_dir=context.run_dir,
-                instance_count=settings.training.instance_count,
-                quiet=settings.quiet,
-                timeout_s=float(settings.training.max_runtime),
-            )
-        except LauncherError as exc:
-            raise UserError(str(exc)) from None
+    name = settings.training.launcher
+    launch = launcher_for(name)
+    if name == "local":
+        result = launch(TrainingRun(settings, stack, context.run_dir, local_data_dir(settings, target),
+                                    console=context.console))
     else:
-        from runner.launchers import ec2, sagemaker
-
-        launch = sagemaker.run if launcher == "sagemaker" else ec2.run
         with _target(context, target) as opened:
-            _require_s3_data(settings, opened)
+            require_s3_data(settings, opened)
+            # What the job needs first: the stack's bucket and the roles it runs as.
+            deploy.ensure_bucket(opened, stack.names)
+            deploy.apply_only(stack, opened, stack.job_role_ids(), console=context.console)
             # Data on this machine is uploaded to the stack's data prefix; s3:// data stays where it is.
-            data_dir = None if settings.data.source.startswith("s3://") else local_data_dir(context, opened)
-            result = launch(settings, stack, opened, context.run_dir, data_dir=data_dir, console=context.console,
-                            quiet=settings.quiet, timeout_s=float(settings.training.max_runtime))
+            data_dir = None if settings.data.source.startswith("s3://") else local_data_dir(settings, opened)
+            result = launch(TrainingRun(settings, stack, context.run_dir, data_dir, opened, context.console))
     state = _state_dir(context)
     state.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result.artifact, state / "model.tar.gz")
-    context.result["training"] = {"launcher": launcher, "metrics": result.metrics,
+    context.result["training"] = {"launcher": name, "metrics": result.metrics,
                                   "artifact": str(result.artifact), "log": str(result.log_path)}
     return result.artifact
 
 
 def train(context: RunContext) -> int:
-    stack = build_stack(context.settings, account=_account(context))
-    if (code := gate(context, stack).exit_code) != EXIT_OK:
-        return code
+    try:
+        stack = _gated(context, build_stack(context.settings, account=account_of(context.settings)))
+    except GateFailed as failed:
+        return failed.exit_code
     train_model(context, stack)
     return EXIT_OK
 
 
 # -- deploy, invoke, destroy -------------------------------------------------------------------
-def deploy_stack(context: RunContext, target: Any, artifact: Path, *, gated: bool) -> Stack:
-    """Upload the artifact and apply the stack (after the gate, unless this run already passed it)."""
-    from runner.core.names import ResourceNames
-    from runner.deploy.apply import apply, artifact_uri, ensure_bucket, upload_artifact, upload_function_code
+def final_stack(context: RunContext, target: Target, artifact: Path) -> Stack:
+    """The stack that will be created: the configuration around this exact artifact."""
+    names = ResourceNames.for_settings(context.settings, target.account)
+    return build_stack(context.settings, account=target.account, model_data_url=deploy.artifact_uri(names, artifact))
 
+
+def deploy_stack(context: RunContext, target: Target, stack: Stack, artifact: Path) -> None:
+    """Upload the artifact and apply the (already gated) stack."""
     settings = context.settings
-    names = ResourceNames.for_settings(settings, target.account)
-    stack = build_stack(settings, account=target.account, model_data_url=artifact_uri(names, artifact))
-    if not gated and (code := gate(context, stack).exit_code) != EXIT_OK:
-        raise GateFailed(code)
-    context.write_json("plan.json", {**stack.to_plan(), "cost": cost.estimate(settings).as_dict()})
-    context.write_json("template.json", stack.template())
-    ensure_bucket(target, names)
-    upload_artifact(target, names, artifact)
-    upload_function_code(target, stack)
-    report = apply(stack, target, rollback=settings.apply.rollback, console=context.console)
+    context.write_json("plan.json", {**stack.to_plan(), "cost": stack.cost(settings.pricing).as_dict()})
+    report = deploy.deploy(stack, target, artifact, rollback=settings.apply.rollback, console=context.console)
     if not (report.created or report.updated or report.deleted):
         context.console.print(f"no changes: stack {settings.name} is up to date")
     context.result["deploy"] = {**report.as_dict(), **_deployed_summary(stack)}
-    return stack
-
-
-class GateFailed(Exception):
-    def __init__(self, exit_code: int):
-        super().__init__(f"policy gate failed (exit {exit_code})")
-        self.exit_code = exit_code
 
 
 def _deployed_summary(stack: Stack) -> dict[str, Any]:
     summary: dict[str, Any] = {"endpoint": stack.names.endpoint_name, "function": stack.names.function_name}
-    variant = stack.resource("EndpointConfig").properties["ProductionVariants"][0]
-    summary["variant"] = {k: variant[k] for k in ("InstanceType", "InitialInstanceCount") if k in variant}
-    for target in stack.find("AWS::ApplicationAutoScaling::ScalableTarget"):
-        summary["autoscaling"] = {"min": target.properties["MinCapacity"], "max": target.properties["MaxCapacity"]}
+    variants = stack.resource("EndpointConfig").properties["ProductionVariants"]
+    bounds = {t.properties["ResourceId"].rpartition("/")[2]: t.properties
+              for t in stack.find("AWS::ApplicationAutoScaling::ScalableTarget")}
+    summary["variants"] = [{**{k: v[k] for k in ("VariantName", "InstanceType", "InitialInstanceCount",
+                                                  "InitialVariantWeight") if k in v},
+                            **({"autoscaling": {"min": bounds[v["VariantName"]]["MinCapacity"],
+                                                "max": bounds[v["VariantName"]]["MaxCapacity"]}}
+                               if v["VariantName"] in bounds else {})}
+                           for v in variants]
     function = stack.resource("InvokeFunction").properties
     alias = stack.resource("InvokeFunctionAlias").properties
     summary["concurrency"] = {
@@ -301,33 +218,31 @@ def _artifact_for_deploy(context: RunContext) -> Path:
     return artifact
 
 
-def deploy(context: RunContext) -> int:
+def deploy_stage(context: RunContext) -> int:
     artifact = _artifact_for_deploy(context)
     with _target(context) as target:
         try:
-            stack = deploy_stack(context, target, artifact, gated=False)
+            stack = _gated(context, final_stack(context, target, artifact))
         except GateFailed as failed:
             return failed.exit_code
+        deploy_stack(context, target, stack, artifact)
         _serve_if_asked(context, target, stack, artifact)
     return EXIT_OK
 
 
 def invoke(context: RunContext) -> int:
-    from runner.app import invoke as invoking
-
+    settings = context.settings
     with _target(context) as target:
-        samples = invoking.samples(context, local_data_dir if context.settings.image is None else None)
-        caller = invoking.function_caller(context.settings, target)
+        samples = invoking.samples(context, (lambda: local_data_dir(settings)) if settings.image is None else None)
+        caller = invoking.function_caller(settings, target)
         context.result["predictions"] = invoking.run(context, caller, samples)
     return EXIT_OK
 
 
 def destroy(context: RunContext) -> int:
-    from runner.deploy.apply import destroy as destroy_stack
-
     with _target(context) as target:
-        report = destroy_stack(context.settings, target, delete_artifacts=context.settings.destroy.delete_artifacts,
-                               console=context.console)
+        report = deploy.destroy(context.settings, target, delete_artifacts=context.settings.destroy.delete_artifacts,
+                                console=context.console)
     context.result["destroy"] = report.as_dict()
     deleted = len(report.deleted)
     context.console.print(f"destroyed {deleted} resource{'s' if deleted != 1 else ''} of stack "
@@ -335,28 +250,25 @@ def destroy(context: RunContext) -> int:
     return EXIT_OK
 
 
-def _serve_if_asked(context: RunContext, target: Any, stack: Stack, artifact: Path, plane: Any = None) -> None:
-    if not context.settings.serve:
-        return
-    from runner.app import invoke as invoking
-
-    invoking.serve_forever(context, target, stack, artifact, plane)
+def _serve_if_asked(context: RunContext, target: Target, stack: Stack, artifact: Path, plane: Any = None) -> None:
+    if context.settings.serve:
+        invoking.serve_forever(context, target, stack, artifact, plane)
 
 
 # -- the whole job -----------------------------------------------------------------------------
 def all_stages(context: RunContext) -> int:
-    from runner.app import invoke as invoking
-    from runner.app.report import print_run_report
-
+    """check → train → gate the final stack → deploy exactly it → smoke test through the function."""
     settings = context.settings
     with _target(context) as target:
-        stack = build_stack(settings, account=target.account)
-        if (code := gate(context, stack).exit_code) != EXIT_OK:
-            return code
-        artifact = train_model(context, stack, target)
-        stack = deploy_stack(context, target, artifact, gated=True)
+        try:
+            stack = _gated(context, build_stack(settings, account=target.account))
+            artifact = train_model(context, stack, target)
+            stack = _gated(context, final_stack(context, target, artifact))
+        except GateFailed as failed:
+            return failed.exit_code
+        deploy_stack(context, target, stack, artifact)
         with invoking.data_plane(context, target, stack, artifact) as plane:
-            samples = invoking.samples(context, local_data_dir)
+            samples = invoking.samples(context, lambda: local_data_dir(settings, target))
             caller = invoking.function_caller(settings, target, plane)
             context.result["predictions"] = invoking.run(context, caller, samples)
             print_run_report(context)
@@ -368,7 +280,7 @@ STAGES: dict[str, Callable[[RunContext], int]] = {
     "check": check,
     "plan": plan,
     "train": train,
-    "deploy": deploy,
+    "deploy": deploy_stage,
     "invoke": invoke,
     "destroy": destroy,
     "all": all_stages,

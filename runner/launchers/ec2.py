@@ -18,17 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runner.core.settings import Settings
-from runner.launchers.sagemaker import (
-    LaunchError,
-    LocalRunner,
-    RemoteTrainingResult,
-    apply_roles,
-    job_spec,
-    prepare_inputs,
-    split_uri,
-)
-from runner.stack.model import Stack
+from runner.launchers import LaunchError, TrainingResult, TrainingRun
+from runner.launchers.sagemaker import prepare_inputs, run_here, split_uri
+from runner.targets import Target
 
 POLL_S = 30.0
 
@@ -53,18 +45,14 @@ def hyperparameters_of(user_data: str) -> dict[str, str]:
     raise LaunchError("the EC2 user data never runs train.py")
 
 
-def run(settings: Settings, stack: Stack, target: Any, run_dir: Path, *, data_dir: Path | None = None,
-        console: Any = None, local_runner: LocalRunner | None = None, quiet: bool = False,
-        timeout_s: float | None = None) -> RemoteTrainingResult:
-    run_dir = Path(run_dir)
+def launch(run: TrainingRun) -> TrainingResult:
+    """Send the stack's RunInstances request and wait for the artifact the instance uploads."""
+    if run.target is None:
+        raise LaunchError("training.launcher=ec2 needs a target")
+    target, run_dir, console = run.target, run.run_dir, run.console
     run_dir.mkdir(parents=True, exist_ok=True)
-    job = job_spec(stack, "ec2_run")
-    request = job.request
-    profile = request["IamInstanceProfile"]["Name"]
-    role_arns = [name for r in stack.find("AWS::IAM::InstanceProfile")
-                 if r.properties["InstanceProfileName"] == profile for name in r.properties.get("Roles", [])]
-    apply_roles(stack, target, [f"arn:aws:iam::{target.account}:role/{name}" for name in role_arns], console)
-    local_data = prepare_inputs(settings, stack, target, run_dir, data_dir, console)
+    request = run.job("ec2_run").request
+    local_data = prepare_inputs(run, target)
     artifact_uri = artifact_uri_of(request["UserData"])
 
     ec2 = target.client("ec2")
@@ -75,21 +63,19 @@ def run(settings: Settings, stack: Stack, target: Any, run_dir: Path, *, data_di
         console.print(f"  instance {instance_id} ({request['InstanceType']}) started; artifact expected at "
                       f"{artifact_uri}", highlight=False)
 
-    if target.kind == "local":
-        from runner.launchers.sagemaker import _default_local_runner
-
-        runner = local_runner or _default_local_runner()
+    if target.jobs_run_here:
         try:
-            result = runner(hyperparameters=hyperparameters_of(request["UserData"]), data_dir=local_data,
-                            run_dir=run_dir, instance_count=1, quiet=quiet, timeout_s=timeout_s)
+            result = run_here(run)(hyperparameters=hyperparameters_of(request["UserData"]), data_dir=local_data,
+                                   run_dir=run_dir, instance_count=1, quiet=run.quiet, timeout_s=run.timeout_s)
             bucket, key = split_uri(artifact_uri)
             target.client("s3").upload_file(str(result.artifact), bucket, key)
         finally:
             ec2.terminate_instances(InstanceIds=[instance_id])  # what the script's shutdown does
-        return RemoteTrainingResult(Path(result.artifact), dict(result.metrics), Path(result.log_path),
-                                    artifact_uri, instance_id)
+        return TrainingResult(Path(result.artifact), dict(result.metrics), Path(result.log_path),
+                              artifact_uri, instance_id)
 
-    limit = timeout_s or settings.training.max_runtime + 900
+    # The user data shuts the instance down at max_runtime; allow for boot and upload.
+    limit = run.timeout_s + 900
     _wait_for_artifact(target, instance_id, artifact_uri, limit, console)
     artifact = run_dir / "model.tar.gz"
     bucket, key = split_uri(artifact_uri)
@@ -100,7 +86,7 @@ def run(settings: Settings, stack: Stack, target: Any, run_dir: Path, *, data_di
     except Exception:
         output = ""
     log_path.write_text(output)
-    return RemoteTrainingResult(artifact, {}, log_path, artifact_uri, instance_id)
+    return TrainingResult(artifact, {}, log_path, artifact_uri, instance_id)
 
 
 def _run_instances(ec2: Any, request: dict[str, Any], timeout_s: float = 90.0) -> dict[str, Any]:
@@ -115,7 +101,7 @@ def _run_instances(ec2: Any, request: dict[str, Any], timeout_s: float = 90.0) -
             time.sleep(3.0)
 
 
-def _wait_for_artifact(target: Any, instance_id: str, artifact_uri: str, limit_s: float, console: Any) -> None:
+def _wait_for_artifact(target: Target, instance_id: str, artifact_uri: str, limit_s: float, console: Any) -> None:
     s3, ec2 = target.client("s3"), target.client("ec2")
     bucket, key = split_uri(artifact_uri)
     deadline = time.monotonic() + limit_s

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.launchers import LaunchError, TrainingResult, TrainingRun
 from training.archive import pack_directory, safe_extract
 from training.bundle import ENTRY_POINT, build_source_bundle
 from training.metrics import EPOCH_LINE, TESTING_ACCURACY, VALIDATION_ACCURACY, parse_metric_lines
@@ -35,11 +36,7 @@ DISTRIBUTED_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE",
                          "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
 
 
-class LauncherError(Exception):
-    """A local training run that could not be started or did not succeed."""
-
-
-class TrainingFailed(LauncherError):
+class TrainingFailed(LaunchError):
     """The training process exited non-zero (or timed out); the message ends with its last log lines."""
 
     def __init__(self, message: str, *, returncode: int | None, log_path: Path, tail: list[str]) -> None:
@@ -47,13 +44,6 @@ class TrainingFailed(LauncherError):
         self.returncode = returncode
         self.log_path = log_path
         self.tail = tail
-
-
-@dataclass
-class TrainingResult:
-    artifact: Path  # the model.tar.gz copied into run_dir
-    metrics: dict[str, float]  # from model.json (the metric lines when it has none)
-    log_path: Path  # run_dir / "train.log"
 
 
 @dataclass(frozen=True)
@@ -94,9 +84,9 @@ def run_local_training(
     """Train in local processes under the SageMaker container contract; returns the artifact."""
     data_dir, run_dir = Path(data_dir).resolve(), Path(run_dir)
     if not data_dir.is_dir():
-        raise LauncherError(f"training data folder {data_dir} does not exist")
+        raise LaunchError(f"training data folder {data_dir} does not exist")
     if instance_count < 1:
-        raise LauncherError(f"instance_count must be at least 1, not {instance_count}")
+        raise LaunchError(f"instance_count must be at least 1, not {instance_count}")
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "train.log"
     hosts = [f"algo-{i + 1}" for i in range(instance_count)]
@@ -357,3 +347,13 @@ class _ProgressDisplay:
         elif bare.startswith(TESTING_ACCURACY):
             self.progress.update(self.task, completed=self.progress.tasks[0].total or 0,
                                  description=f"done ({bare.lower()})")
+
+
+def launch(run: TrainingRun) -> TrainingResult:
+    """training=local: the stack's local job (its hyperparameters and instance count) on this machine."""
+    job = run.job("local_training")
+    if run.data_dir is None:
+        raise LaunchError("the local launcher needs the data set on this machine")
+    runner = run.local_runner or run_local_training
+    return runner(hyperparameters=dict(job.request["HyperParameters"]), data_dir=run.data_dir, run_dir=run.run_dir,
+                  instance_count=int(job.request["InstanceCount"]), quiet=run.quiet, timeout_s=run.timeout_s)

@@ -15,45 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.core.errors import UserError
-from runner.core.settings import Settings
 from runner.deploy.drivers.base import retry_while_propagating
-from runner.stack.model import JobSpec, Stack
+from runner.launchers import LaunchError, LocalRunner, TrainingResult, TrainingRun
+from runner.targets import Target
 
 POLL_S = 30.0
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 SCRIPT_MODE_KEYS = ("sagemaker_program", "sagemaker_submit_directory", "sagemaker_region",
                     "sagemaker_container_log_level", "sagemaker_torch_distributed_enabled")
-
-
-@dataclass
-class RemoteTrainingResult:
-    """The local launcher's record (artifact, metrics, log_path) plus where the job left it."""
-
-    artifact: Path
-    metrics: dict[str, float]
-    log_path: Path
-    artifact_uri: str
-    job_name: str
-
-
-LocalRunner = Callable[..., Any]  # run_local_training's signature
-
-
-class LaunchError(UserError):
-    """A remote training job that failed, stopped, or could not be started."""
-
-
-def job_spec(stack: Stack, *kinds: str) -> JobSpec:
-    for job in stack.jobs:
-        if job.kind in kinds:
-            return job
-    raise LaunchError(f"the stack has no {' or '.join(kinds)} job (training.launcher decides which)")
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -108,43 +80,28 @@ def download_prefix(target: Any, uri: str, dest: Path) -> Path:
     return dest
 
 
-def prepare_inputs(settings: Settings, stack: Stack, target: Any, run_dir: Path, data_dir: Path | None,
-                   console: Any = None) -> Path:
-    """Bucket, roles the job needs, source bundle and data in place; returns a local copy of the data."""
-    from runner.deploy.apply import ensure_bucket
+def prepare_inputs(run: TrainingRun, target: Target) -> Path:
+    """Source bundle and data where the job's request points; returns a local copy of the data.
 
-    ensure_bucket(target, stack.names)
-    upload_source_bundle(target, stack.names.s3_uri("code/sourcedir.tar.gz"), run_dir / "bundle")
-    if data_dir is not None and not settings.data.source.startswith("s3://"):
-        count = upload_data(target, data_dir, stack.names.data_uri)
-        _say(console, f"data: {count} new files under {stack.names.data_uri}")
-        return Path(data_dir)
-    return data_dir or download_prefix(target, stack.names.data_uri, run_dir / "data")
-
-
-def apply_roles(stack: Stack, target: Any, role_arns: list[str], console: Any = None) -> None:
-    """The roles (and instance profiles) a job runs as, created or updated before it is sent."""
-    from runner.deploy.apply import apply_only
-
-    wanted = [r.logical_id for r in stack.find("AWS::IAM::Role")
-              if any(arn.endswith(f":role/{r.properties['RoleName']}") for arn in role_arns)]
-    wanted += [r.logical_id for r in stack.find("AWS::IAM::InstanceProfile")
-               if any(role in r.properties.get("Roles", []) for role in (a.rsplit("/", 1)[-1] for a in role_arns))]
-    if wanted:
-        apply_only(stack, target, wanted, console=console)
+    The stack's bucket and the job's role exist already (the caller applies them first)."""
+    names = run.stack.names
+    upload_source_bundle(target, names.s3_uri("code/sourcedir.tar.gz"), run.run_dir / "bundle")
+    if run.data_dir is not None and not run.settings.data.source.startswith("s3://"):
+        count = upload_data(target, run.data_dir, names.data_uri)
+        _say(run.console, f"data: {count} new files under {names.data_uri}")
+        return Path(run.data_dir)
+    return run.data_dir or download_prefix(target, names.data_uri, run.run_dir / "data")
 
 
 # -- the job -----------------------------------------------------------------------------------
-def run(settings: Settings, stack: Stack, target: Any, run_dir: Path, *, data_dir: Path | None = None,
-        console: Any = None, local_runner: LocalRunner | None = None, quiet: bool = False,
-        timeout_s: float | None = None) -> RemoteTrainingResult:
+def launch(run: TrainingRun) -> TrainingResult:
     """Send the stack's CreateTrainingJob (or CreateHyperParameterTuningJob) and bring the artifact back."""
-    run_dir = Path(run_dir)
+    settings, stack, target, run_dir, console, timeout_s = (run.settings, run.stack, _target(run), run.run_dir,
+                                                            run.console, run.timeout_s)
     run_dir.mkdir(parents=True, exist_ok=True)
-    job = job_spec(stack, "training_job", "tuning_job")
+    job = run.job("training_job", "tuning_job")
     definition = job.request if job.kind == "training_job" else job.request["TrainingJobDefinition"]
-    apply_roles(stack, target, [definition["RoleArn"]], console)
-    local_data = prepare_inputs(settings, stack, target, run_dir, data_dir, console)
+    local_data = prepare_inputs(run, target)
     sm = target.client("sagemaker")
 
     if job.kind == "training_job":
@@ -162,14 +119,14 @@ def run(settings: Settings, stack: Stack, target: Any, run_dir: Path, *, data_di
         ranges = job.request["HyperParameterTuningJobConfig"]["ParameterRanges"]
         tuned_names = {r["Name"] for kind in ranges.values() for r in kind}
         tuned = {k: v for k, v in best.get("TunedHyperParameters", {}).items() if k in tuned_names}
-        if target.kind == "local" and tuned.keys() != tuned_names:
+        if target.jobs_run_here and tuned.keys() != tuned_names:
             # The emulator's best job is a placeholder: train with the configured values instead.
             from runner.stack.jobs import hyperparameters as configured
 
             tuned = {k: v for k, v in configured(settings).items() if k in tuned_names}
         hyperparameters = {**job.request["TrainingJobDefinition"]["StaticHyperParameters"], **tuned}
 
-    if job.kind == "tuning_job" and target.kind == "local":
+    if job.kind == "tuning_job" and target.jobs_run_here:
         # The emulator's best job does not exist as a training job: nothing to wait for.
         description = {"ModelArtifacts": {"S3ModelArtifacts": stack.names.s3_uri(
             f"artifacts/{job.request['HyperParameterTuningJobName']}/{job_name}/output/model.tar.gz")}}
@@ -178,16 +135,16 @@ def run(settings: Settings, stack: Stack, target: Any, run_dir: Path, *, data_di
     artifact_uri = description.get("ModelArtifacts", {}).get("S3ModelArtifacts") or stack.names.s3_uri(
         f"artifacts/{job_name}/output/model.tar.gz")
     log_path = run_dir / "train.log"
-    if target.kind == "local":
+    if target.jobs_run_here:
         # The emulator ran nothing: run the same bundle here, as the job's container would.
-        runner = local_runner or _default_local_runner()
-        result = runner(hyperparameters={k: v for k, v in hyperparameters.items() if k not in SCRIPT_MODE_KEYS},
-                        data_dir=local_data, run_dir=run_dir,
-                        instance_count=definition["ResourceConfig"]["InstanceCount"], quiet=quiet, timeout_s=timeout_s)
+        result = run_here(run)(hyperparameters={k: v for k, v in hyperparameters.items() if k not in SCRIPT_MODE_KEYS},
+                               data_dir=local_data, run_dir=run_dir,
+                               instance_count=definition["ResourceConfig"]["InstanceCount"], quiet=run.quiet,
+                               timeout_s=timeout_s)
         bucket, key = split_uri(artifact_uri)
         target.client("s3").upload_file(str(result.artifact), bucket, key)
-        return RemoteTrainingResult(Path(result.artifact), dict(result.metrics), Path(result.log_path), artifact_uri,
-                                    job_name)
+        return TrainingResult(Path(result.artifact), dict(result.metrics), Path(result.log_path), artifact_uri,
+                              job_name)
 
     artifact = run_dir / "model.tar.gz"
     bucket, key = split_uri(artifact_uri)
@@ -195,11 +152,20 @@ def run(settings: Settings, stack: Stack, target: Any, run_dir: Path, *, data_di
     metrics = {m["MetricName"]: float(m["Value"]) for m in description.get("FinalMetricDataList", [])}
     if not log_path.exists():
         log_path.write_text("")
-    return RemoteTrainingResult(artifact, metrics, log_path, artifact_uri, job_name)
+    return TrainingResult(artifact, metrics, log_path, artifact_uri, job_name)
 
 
-def _default_local_runner() -> LocalRunner:
-    from runner.launchers.local import run_local_training
+def _target(run: TrainingRun) -> Target:
+    if run.target is None:
+        raise LaunchError(f"training.launcher={run.settings.training.launcher} needs a target")
+    return run.target
+
+
+def run_here(run: TrainingRun) -> LocalRunner:
+    """How a job the target only records is run: the same bundle in local processes."""
+    if run.local_runner is not None:
+        return run.local_runner
+    from runner.launchers.local import run_local_training  # torch-free, but only needed on the emulator
 
     return run_local_training
 

@@ -174,4 +174,4 @@ def _ec2_run(parts: StackParts, run_id: str, source_uri: str, hps: dict[str, str
         "TagSpecifications": [{"ResourceType": "instance",
                                "Tags": parts.tags + [{"Key": "Name", "Value": f"{settings.name}-train"}]}],
     }
-    return JobSpec("Ec2TrainingRun", "ec2_run", "ec2:RunInstances", request)
+    return JobSpec("Ec2TrainingRun", "ec2_run", "ec2:RunInstances", request, max_runtime_s=t.max_runtime)

@@ -13,7 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.core import cost
 from runner.core.names import ResourceNames
+from runner.core.settings import PricingSettings
 
 
 @dataclass
@@ -27,11 +29,16 @@ class Resource:
 
     @property
     def physical_name(self) -> str | None:
-        for key in ("RoleName", "ModelName", "EndpointName", "EndpointConfigName", "FunctionName",
-                    "NotebookInstanceName", "PolicyName", "InstanceProfileName", "Name"):
-            if key in self.properties and isinstance(self.properties[key], str):
-                return self.properties[key]
-        return None
+        return physical_name(self.properties)
+
+
+def physical_name(properties: dict[str, Any]) -> str | None:
+    """The name a resource's properties give it (None for kinds named by their parent)."""
+    for key in ("RoleName", "ModelName", "EndpointName", "EndpointConfigName", "FunctionName",
+                "NotebookInstanceName", "PolicyName", "InstanceProfileName", "Name"):
+        if key in properties and isinstance(properties[key], str):
+            return properties[key]
+    return None
 
 
 @dataclass
@@ -43,6 +50,8 @@ class JobSpec:
     api: str | None  # e.g. "sagemaker:CreateTrainingJob"; None for local training
     request: dict[str, Any]
     config_key: str = "training"
+    # The runtime bound when the request cannot carry it (RunInstances; the instance shuts down).
+    max_runtime_s: int | None = None
 
 
 @dataclass
@@ -63,6 +72,28 @@ class Stack:
 
     def find(self, resource_type: str) -> list[Resource]:
         return [r for r in self.resources if r.type == resource_type]
+
+    def cost(self, pricing: PricingSettings) -> cost.CostSummary:
+        """What this stack costs: the one cost model applied to its resources and jobs."""
+        return cost.estimate([(r.type, r.properties) for r in self.resources],
+                             [cost.Job(j.kind, j.request, j.max_runtime_s) for j in self.jobs], pricing)
+
+    def job_role_ids(self) -> list[str]:
+        """The roles (and instance profiles) the stack's jobs run as: what must exist before a job
+        is sent."""
+        arns = [job.request.get("TrainingJobDefinition", job.request).get("RoleArn", "") for job in self.jobs]
+        profiles = {job.request["IamInstanceProfile"]["Name"] for job in self.jobs if "IamInstanceProfile" in job.request}
+        roles = {arn.rsplit("/", 1)[-1] for arn in arns if arn}
+        for profile in self.find("AWS::IAM::InstanceProfile"):
+            if profile.properties["InstanceProfileName"] in profiles:
+                roles.update(profile.properties["Roles"])
+        return [r.logical_id for r in self.resources
+                if (r.type == "AWS::IAM::Role" and r.properties["RoleName"] in roles)
+                or (r.type == "AWS::IAM::InstanceProfile" and r.properties["InstanceProfileName"] in profiles)]
+
+    def template_json(self) -> bytes:
+        """The template as written to template.json: the exact bytes whose sha256 the gate records."""
+        return (json.dumps(self.template(), indent=2) + "\n").encode()
 
     def template(self) -> dict[str, Any]:
         """A CloudFormation template with every value resolved: no Parameters, no Conditions."""

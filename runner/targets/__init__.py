@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.core.names import LOCAL_ACCOUNT
 from runner.core.settings import Settings
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -43,6 +44,16 @@ def _aws_session(settings: Settings) -> Any:
     if session.get_credentials() is None:
         raise _no_credentials(settings)
     return session
+
+
+def account_of(settings: Settings) -> str:
+    """The account a stack is built for, without opening the target (the emulator's is fixed)."""
+    return account_for(settings) if settings.target.kind == "aws" else LOCAL_ACCOUNT
+
+
+def starts_empty(settings: Settings) -> bool:
+    """True when the target is an emulator this run starts: nothing is deployed there yet."""
+    return settings.target.kind == "local" and not settings.target.endpoint_url
 
 
 def account_for(settings: Settings) -> str:
@@ -104,6 +115,18 @@ class Target:
 
         return remove
 
+    @property
+    def jobs_run_here(self) -> bool:
+        """True when jobs sent to this target are only recorded (the emulator boots nothing and
+        runs no container): launchers then run the same bundle in local processes."""
+        return self.kind == "local"
+
+    @property
+    def serves_data_plane(self) -> bool:
+        """True when endpoints and functions of this target are served by local processes
+        (``runner.targets.dataplane``) rather than by AWS."""
+        return self.kind == "local"
+
     def child_env(self) -> dict[str, str]:
         """Environment variables that send a child process's AWS SDK calls to this target."""
         env = {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
@@ -133,8 +156,6 @@ class Target:
 def local_target(endpoint_url: str, region: str = "us-east-1") -> Target:
     """A target on the emulator at ``endpoint_url`` (no process is started)."""
     import boto3
-
-    from runner.core.names import LOCAL_ACCOUNT
 
     session = boto3.Session(region_name=region, **LOCAL_CREDENTIALS)
     return Target("local", LOCAL_ACCOUNT, region, session, endpoint_url=endpoint_url.rstrip("/"))

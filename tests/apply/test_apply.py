@@ -9,7 +9,7 @@ import pytest
 from apply_helpers import CallLog, inventory, settings_for, stack_for, tagged_resources, watch
 
 from runner.core.names import STACK_TAG
-from runner.deploy.apply import (
+from runner.deploy import (
     ApplyError,
     apply,
     destroy,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from apply_helpers import settings_for
 
-from runner.deploy.apply import apply, ensure_bucket, upload_artifact
+from runner.deploy import apply, ensure_bucket, upload_artifact
 from runner.stack.build import build_stack
 from runner.targets.dataplane import start_data_plane
 

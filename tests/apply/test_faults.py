@@ -7,7 +7,7 @@ import re
 import pytest
 from apply_helpers import CallLog, inventory, stack_for, watch
 
-from runner.deploy.apply import ApplyError, apply, ensure_bucket, upload_function_code
+from runner.deploy import ApplyError, apply, ensure_bucket, upload_function_code
 
 
 def _prepared(target, name, *overrides):

@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 from apply_helpers import inventory, settings_for
 
-from runner.launchers import ec2, sagemaker
+from runner import deploy
+from runner.launchers import TrainingRun, ec2, launcher_for
 from runner.stack.build import build_stack
 
 
@@ -45,6 +46,14 @@ def _capture(target, operation: str) -> list[dict]:
     return sent
 
 
+def _launch(name, settings, stack, target, run_dir, data_dir, calls):
+    """What the train stage does: the bucket and the job's roles first, then the launcher."""
+    deploy.ensure_bucket(target, stack.names)
+    deploy.apply_only(stack, target, stack.job_role_ids())
+    run = TrainingRun(settings, stack, run_dir, data_dir, target, local_runner=_fake_local_training(calls))
+    return launcher_for(name)(run)
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     root = tmp_path / "digits"
@@ -61,8 +70,7 @@ def test_sagemaker_launcher_sends_the_stacks_training_job(local_target, stack_na
     stack = build_stack(settings, run_id="run1")
     sent = _capture(local_target, "sagemaker.CreateTrainingJob")
     calls: list[dict] = []
-    result = sagemaker.run(settings, stack, local_target, tmp_path / "run", data_dir=data_dir,
-                           local_runner=_fake_local_training(calls))
+    result = _launch("sagemaker", settings, stack, local_target, tmp_path / "run", data_dir, calls)
 
     (job,) = [j for j in stack.jobs if j.kind == "training_job"]
     assert sent == [job.request]
@@ -88,8 +96,7 @@ def test_sagemaker_launcher_sends_the_stacks_tuning_job(local_target, stack_name
     (job,) = [j for j in stack.jobs if j.kind == "tuning_job"]
     sent = _capture(local_target, "sagemaker.CreateHyperParameterTuningJob")
     calls: list[dict] = []
-    result = sagemaker.run(settings, stack, local_target, tmp_path / "run", data_dir=data_dir,
-                           local_runner=_fake_local_training(calls))
+    result = _launch("sagemaker", settings, stack, local_target, tmp_path / "run", data_dir, calls)
     assert sent == [job.request]
     static = {k: v for k, v in job.request["TrainingJobDefinition"]["StaticHyperParameters"].items()
               if not k.startswith("sagemaker_")}
@@ -102,8 +109,7 @@ def test_ec2_launcher_sends_the_stacks_run_instances(local_target, stack_name, t
     stack = build_stack(settings, run_id="ec2run")
     sent = _capture(local_target, "ec2.RunInstances")
     calls: list[dict] = []
-    result = ec2.run(settings, stack, local_target, tmp_path / "run", data_dir=data_dir,
-                     local_runner=_fake_local_training(calls))
+    result = _launch("ec2", settings, stack, local_target, tmp_path / "run", data_dir, calls)
     (job,) = [j for j in stack.jobs if j.kind == "ec2_run"]
     assert sent == [job.request]
     assert job.request["MetadataOptions"]["HttpTokens"] == "required"

@@ -16,7 +16,7 @@ from apply_helpers import settings_for, stack_for
 from botocore.exceptions import ClientError
 
 from runner.core.errors import UserError
-from runner.deploy.apply import apply
+from runner.deploy import apply
 from runner.targets import open_target
 from runner.targets.emulator import emulator_is_running
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tarfile
 from pathlib import Path
@@ -28,8 +29,22 @@ def test_the_whole_job_predicts_through_the_function(run_main, tmp_path: Path) -
     assert record["exit_code"] == 0 and record["gate"]["verdict"] == "pass"
     assert record["training"]["metrics"]["test_accuracy"] > 0.5  # one epoch on digits: well above chance (0.1)
     deployed = record["deploy"]
-    assert deployed["variant"] == {"InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
-    assert deployed["autoscaling"] == {"min": 1, "max": 3}
+    assert deployed["variants"] == [{"VariantName": "AllTraffic", "InstanceType": "ml.m5.large",
+                                     "InitialInstanceCount": 1, "InitialVariantWeight": 1.0,
+                                     "autoscaling": {"min": 1, "max": 3}}]
+
+    # What was gated is what was deployed: the template on disk names this run's artifact, the
+    # report holds that file's sha256, and the model created is the template's (its name hashes
+    # its container, ModelDataUrl included).
+    template_bytes = (run_dir / "template.json").read_bytes()
+    template = json.loads(template_bytes)
+    report = json.loads((run_dir / "policy" / "report.json").read_text())
+    assert report["template_sha256"] == hashlib.sha256(template_bytes).hexdigest()
+    assert record["gate"]["template_sha256"] == report["template_sha256"]
+    artifact_digest = hashlib.sha256((run_dir / "model.tar.gz").read_bytes()).hexdigest()[:16]
+    model = template["Resources"]["Model"]["Properties"]
+    assert model["PrimaryContainer"]["ModelDataUrl"].endswith(f"/artifacts/model-{artifact_digest}.tar.gz")
+    assert f"AWS::SageMaker::Model {model['ModelName']}" in deployed["created"]
     assert deployed["concurrency"] == {"reserved": 5, "provisioned": 2, "alias": "live"}
     predictions = record["predictions"]
     assert len(predictions) == 3

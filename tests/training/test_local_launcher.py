@@ -8,7 +8,7 @@ import pytest
 from training_helpers import TINY_SIZE
 
 from runner.launchers.local import (
-    LauncherError,
+    LaunchError,
     TrainingFailed,
     _container_env,
     hyperparameter_arguments,
@@ -67,7 +67,7 @@ def test_timeout_stops_training_without_an_artifact(tiny_digits: Path, tmp_path:
 
 
 def test_missing_data_folder(tmp_path: Path) -> None:
-    with pytest.raises(LauncherError, match=str(tmp_path / "none")):
+    with pytest.raises(LaunchError, match=str(tmp_path / "none")):
         run_local_training(hyperparameters=HPS, data_dir=tmp_path / "none", run_dir=tmp_path / "run", quiet=True)
 
 

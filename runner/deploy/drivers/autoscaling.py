@@ -20,6 +20,10 @@ def _key(props: dict[str, Any]) -> dict[str, str]:
 class ScalableTargetDriver(Driver):
     type = "AWS::ApplicationAutoScaling::ScalableTarget"
     tagged = False
+    reregistered_on_endpoint_update = True
+
+    def name(self, props: dict[str, Any]) -> str:
+        return str(props["ResourceId"])
 
     def desired_state(self, props: dict[str, Any]) -> dict[str, Any]:
         return {"MinCapacity": props["MinCapacity"], "MaxCapacity": props["MaxCapacity"]}
@@ -79,6 +83,7 @@ class ScalableTargetDriver(Driver):
 class ScalingPolicyDriver(Driver):
     type = "AWS::ApplicationAutoScaling::ScalingPolicy"
     tagged = False
+    reregistered_on_endpoint_update = True
     replace_on = frozenset({"PolicyType"})
 
     def desired_state(self, props: dict[str, Any]) -> dict[str, Any]:

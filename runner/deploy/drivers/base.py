@@ -14,6 +14,10 @@ from typing import Any
 
 from runner.core.errors import UserError
 from runner.core.names import STACK_TAG
+from runner.stack.model import physical_name
+
+# A value that exists only once the resource does (e.g. a Lambda version number), in plans.
+PENDING = "(known after apply)"
 
 
 class ForeignResourceError(UserError):
@@ -85,6 +89,18 @@ class Driver:
     tagged: bool = True
     # Properties whose change needs a new resource (delete + create under the same name).
     replace_on: frozenset[str] = frozenset()
+    # The live resource's name is the one to show (e.g. a Lambda version's number).
+    named_by_live: bool = False
+    # Must be registered again when the endpoint it belongs to moves to a new config (AWS requires it).
+    reregistered_on_endpoint_update: bool = False
+
+    def name(self, props: dict[str, Any]) -> str | None:
+        """The resource's name in plans and reports."""
+        return physical_name(props)
+
+    def reconfigures_endpoint(self, details: list[str]) -> bool:
+        """Whether an update with these changed properties moves an endpoint to a new config."""
+        return False
 
     def read(self, ctx: DriverContext, props: dict[str, Any]) -> Live | None:
         raise NotImplementedError

@@ -13,6 +13,7 @@ from typing import Any
 
 from runner.core.errors import UserError
 from runner.deploy.drivers.base import (
+    PENDING,
     Driver,
     DriverContext,
     Live,
@@ -144,6 +145,10 @@ class FunctionDriver(Driver):
 class VersionDriver(Driver):
     type = "AWS::Lambda::Version"
     tagged = False
+    named_by_live = True
+
+    def name(self, props: dict[str, Any]) -> str:
+        return f"{props['FunctionName']}:{props.get('Version', PENDING)}"
 
     def desired_state(self, props: dict[str, Any]) -> dict[str, Any]:
         return {"Description": props.get("Description", "")}
@@ -189,6 +194,9 @@ class VersionDriver(Driver):
 class AliasDriver(Driver):
     type = "AWS::Lambda::Alias"
     tagged = False
+
+    def name(self, props: dict[str, Any]) -> str:
+        return f"{props['FunctionName']}:{props['Name']}"
 
     def desired_state(self, props: dict[str, Any]) -> dict[str, Any]:
         provisioned = (props.get("ProvisionedConcurrencyConfig") or {}).get("ProvisionedConcurrentExecutions")

@@ -206,6 +206,9 @@ class EndpointConfigDriver(Driver):
 class EndpointDriver(Driver):
     type = "AWS::SageMaker::Endpoint"
 
+    def reconfigures_endpoint(self, details: list[str]) -> bool:
+        return "EndpointConfigName" in details
+
     def desired_state(self, props: dict[str, Any]) -> dict[str, Any]:
         return {"EndpointConfigName": props["EndpointConfigName"], "Tags": tag_dict(props.get("Tags"))}
 

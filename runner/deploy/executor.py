@@ -1,0 +1,234 @@
+"""The executor: carries out a plan with one driver per kind, in order, with waiters and progress.
+
+It knows no resource type. Rules: idempotent (an unchanged stack makes no mutating call); a
+failure rolls back what this run created (and undoes the reference moves it made, so the
+deletions are allowed), in reverse order, unless ``rollback=False``; Ctrl-C stops at the next
+resource boundary. Modelled on Chalice's deployer (planner → executor → sweeper).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.core.errors import UserError
+from runner.deploy.drivers import DRIVERS, DriverContext, Live, driver_for
+from runner.deploy.drivers.base import error_code
+from runner.deploy.planner import Change, driver_context, plan_changes, resolve
+from runner.deploy.storage import ensure_bucket, upload_function_code
+from runner.deploy.sweeper import doomed
+from runner.stack.model import Stack
+
+
+@dataclass
+class ApplyReport:
+    changes: list[Change] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    rolled_back: list[str] = field(default_factory=list)
+    remaining: list[str] = field(default_factory=list)
+    failed: str | None = None
+    error: str | None = None
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "changes": [c.as_dict() for c in self.changes], "created": self.created,
+                "updated": self.updated, "deleted": self.deleted, "rolled_back": self.rolled_back,
+                "remaining": self.remaining, "failed": self.failed, "error": self.error,
+                "interrupted": self.interrupted}
+
+    def summary(self) -> str:
+        parts = [f"created {len(self.created)}", f"updated {len(self.updated)}", f"deleted {len(self.deleted)}"]
+        if self.rolled_back:
+            parts.append(f"rolled back {len(self.rolled_back)}")
+        if self.remaining:
+            parts.append(f"remaining {len(self.remaining)}")
+        return ", ".join(parts)
+
+
+class ApplyError(UserError):
+    """An apply failed (or was interrupted); ``report`` says what was created, rolled back, left."""
+
+    def __init__(self, message: str, report: ApplyReport):
+        super().__init__(message)
+        self.report = report
+
+
+class ApplyInterrupted(Exception):
+    pass
+
+
+
+class _StopFlag:
+    def __init__(self) -> None:
+        self.requested = False
+
+
+@contextlib.contextmanager
+def _interrupt_guard(console: Any) -> Iterator[_StopFlag]:
+    """The first Ctrl-C asks to stop at the next resource boundary; a second one stops at once."""
+    flag = _StopFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag.requested:
+            raise KeyboardInterrupt
+        flag.requested = True
+        if console is not None:
+            console.print("[yellow]stopping after the current resource (Ctrl-C again to stop now)[/]")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+_SYMBOLS = {"create": "+", "update": "~", "replace": "±", "delete": "-", "no-change": "="}
+
+
+def apply(stack: Stack, target: Any, *, rollback: bool = True, console: Any = None, sweep: bool = True) -> ApplyReport:
+    """Make live state match the stack. Raises ``ApplyError`` (after rolling back) on failure.
+
+    ``sweep=False`` leaves resources that are not in ``stack`` alone (partial applies).
+    """
+    report = ApplyReport()
+    timeline: list[tuple[str, Any]] = []  # ("created", (driver, live)) | ("moved", (description, undo))
+
+    def on_created(live: Live) -> None:
+        timeline.append(("created", (DRIVERS[live.type], live)))
+        report.created.append(live.describe())
+
+    ctx = driver_context(target, stack.name, stack.names, console, on_created)
+    current: Change | None = None
+    try:
+        ensure_bucket(target, stack.names)
+        upload_function_code(target, stack)
+        report.changes = plan_changes(stack, target, sweep=sweep)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        report.error = _message(exc)
+        raise ApplyError(f"apply could not start: {report.error}", report) from exc
+
+    outputs: dict[str, dict[str, Any]] = {}
+    with _interrupt_guard(console) as stop:
+        try:
+            for change in report.changes:
+                if change.action == "delete":
+                    continue
+                resource = stack.resource(change.logical_id or "")
+                driver = driver_for(resource.type)
+                if change.action == "no-change":
+                    outputs[resource.logical_id] = dict(change.live.outputs if change.live else {})
+                    continue
+                if stop.requested:
+                    raise ApplyInterrupted
+                current = change
+                props = resolve(resource.properties, outputs)
+                started = time.monotonic()
+                _say(console, change)
+                if change.action == "create":
+                    live = driver.create(ctx, props)
+                elif change.action == "update":
+                    assert change.live is not None
+                    undo = driver.update(ctx, props, change.live, change.details)
+                    if undo is not None:
+                        timeline.append(("moved", (change.describe(), undo)))
+                    live = change.live
+                    report.updated.append(f"{change.type} {change.name}")
+                else:  # replace
+                    if change.replaces is None and change.live is not None:
+                        driver.delete(ctx, change.live)
+                        report.deleted.append(change.live.describe())
+                    live = driver.create(ctx, props)
+                outputs[resource.logical_id] = {**(change.live.outputs if change.live else {}), **live.outputs}
+                _done(console, started)
+
+            for change in doomed(report.changes) if sweep else ():
+                if stop.requested:
+                    raise ApplyInterrupted
+                current = change
+                _say(console, change)
+                assert change.live is not None
+                DRIVERS[change.type].delete(ctx, change.live)
+                report.deleted.append(change.live.describe())
+            current = None
+        except (Exception, KeyboardInterrupt, ApplyInterrupted) as exc:
+            report.interrupted = isinstance(exc, ApplyInterrupted | KeyboardInterrupt)
+            report.failed = current.describe() if current else None
+            report.error = "interrupted" if report.interrupted else _message(exc)
+            _roll_back(ctx, timeline, report, rollback, console)
+            raise ApplyError(_failure_message(report, rollback), report) from exc
+    return report
+
+
+def apply_only(stack: Stack, target: Any, logical_ids: list[str], *, console: Any = None) -> ApplyReport:
+    """Apply some of the stack's resources (and nothing else): e.g. a training job's role first."""
+    part = dataclasses.replace(stack, resources=[r for r in stack.resources if r.logical_id in set(logical_ids)])
+    return apply(part, target, console=console, sweep=False)
+
+
+def _roll_back(ctx: DriverContext, timeline: list[tuple[str, Any]], report: ApplyReport, rollback: bool,
+               console: Any) -> None:
+    created = [item for kind, item in timeline if kind == "created"]
+    if not rollback:
+        report.remaining = [live.describe() for _, live in created]
+        return
+    if console is not None and timeline:
+        console.print("[yellow]rolling back what this run created[/]")
+    quiet = DriverContext(ctx.target, ctx.stack_name, ctx.names, ctx._progress)
+    for kind, item in reversed(timeline):
+        if kind == "moved":
+            description, undo = item
+            try:
+                undo()
+            except Exception as exc:  # keep going: report what is left
+                report.remaining.append(f"not undone: {description} ({_message(exc)})")
+            continue
+        driver, live = item
+        try:
+            driver.delete(quiet, live)
+            report.rolled_back.append(live.describe())
+        except Exception as exc:
+            report.remaining.append(f"{live.describe()} (rollback failed: {_message(exc)})")
+
+
+def _failure_message(report: ApplyReport, rollback: bool) -> str:
+    head = "apply interrupted" if report.interrupted else "apply failed"
+    lines = [f"{head}{' at ' + report.failed if report.failed else ''}: {report.error}"]
+    lines.append(f"created by this run: {', '.join(report.created) or 'nothing'}")
+    if rollback:
+        lines.append(f"rolled back: {', '.join(report.rolled_back) or 'nothing'}")
+    lines.append(f"remaining: {', '.join(report.remaining) or 'nothing'}"
+                 + ("" if rollback or not report.remaining else " (the next apply converges from here)"))
+    return "; ".join(lines)
+
+
+def _message(exc: BaseException) -> str:
+    code = error_code(exc) if isinstance(exc, Exception) else ""
+    text = str(exc) or type(exc).__name__
+    return f"{code}: {text}" if code and code not in text else text
+
+
+def _say(console: Any, change: Change) -> None:
+    if console is not None:
+        console.print(f"  {_SYMBOLS.get(change.action, '?')} {change.describe()}", highlight=False, soft_wrap=True)
+
+
+def _done(console: Any, started: float) -> None:
+    if console is not None:
+        console.print(f"    done ({time.monotonic() - started:.1f} s)", highlight=False, soft_wrap=True)
