@@ -18,10 +18,14 @@ run: env
 
 test: env
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest $(ARGS)
 
 lint: env
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 env: $(STAMP) $(CHECKOV_STAMP)
 

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from rich.console import Console
@@ -53,7 +54,9 @@ def run(cfg: DictConfig) -> None:
         record = {**record, "stack": settings.name, "target": settings.target.kind}
         code = run_stage(context)
         record.update(context.result)
-    except (ConfigError, UserError, *_aws_errors()) as exc:
+    except (ConfigError, UserError, BotoCoreError, ClientError) as exc:
+        # An AWS call the account refused (AccessDenied, a quota, a missing bucket) is the user's to
+        # fix, not a bug: one line, exit 2.
         kind = "config error" if isinstance(exc, ConfigError) else "error"
         console.print(f"[bold red]{kind}:[/] {exc}", soft_wrap=True)
         code = getattr(exc, "exit_code", EXIT_BAD_CONFIG)
@@ -68,13 +71,6 @@ def run(cfg: DictConfig) -> None:
     elif code:
         raise RunExit(code)
 
-
-def _aws_errors() -> tuple[type[Exception], ...]:
-    """An AWS call the account refused (AccessDenied, a quota, a missing bucket) is the user's to
-    fix, not a bug: one line, exit 2."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return (BotoCoreError, ClientError)
 
 
 def _job_line(record: dict[str, Any]) -> str:

@@ -46,9 +46,11 @@ def compose_jobs(jobs: Sequence[Sequence[str]]) -> list[dict]:
     configs = []
     for overrides in jobs:
         parsed = [o for o in parser.parse_overrides(list(overrides)) if not o.key_or_group.startswith("hydra")]
-        groups = tuple(o.input_line for o in parsed if _is_group(o.key_or_group))
+        groups = tuple(str(o.input_line) for o in parsed if _is_group(o.key_or_group))
         if groups not in bases:
-            bases[groups] = OmegaConf.to_container(compose_config(groups), resolve=True)
+            container = OmegaConf.to_container(compose_config(groups), resolve=True)
+            assert isinstance(container, dict)  # a composed config is a mapping
+            bases[groups] = container
         config = copy.deepcopy(bases[groups])
         for override in parsed:
             if not _is_group(override.key_or_group):

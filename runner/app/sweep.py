@@ -138,7 +138,7 @@ def validation_loss(row: dict[str, Any]) -> float | None:
 def best_by_validation_loss(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """For `stage=train` sweeps (HPO by Hydra): the row whose best epoch had the lowest validation loss."""
     trained = [r for r in rows if validation_loss(r) is not None]
-    return min(trained, key=validation_loss) if trained else None
+    return min(trained, key=lambda row: validation_loss(row) or 0.0) if trained else None
 
 
 def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> None:

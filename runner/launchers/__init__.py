@@ -9,7 +9,7 @@ job runs as) is put in place by the caller, so launchers never apply the stack t
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -39,7 +39,7 @@ class TrainingResult:
 class LocalRunner(Protocol):
     """``runner.launchers.local.run_local_training``'s signature (tests pass a torch-free fake)."""
 
-    def __call__(self, *, hyperparameters: dict[str, object], data_dir: Path, run_dir: Path,
+    def __call__(self, *, hyperparameters: Mapping[str, object], data_dir: Path, run_dir: Path,
                  instance_count: int = 1, quiet: bool = False, timeout_s: float | None = None) -> TrainingResult: ...
 
 

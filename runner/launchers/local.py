@@ -23,6 +23,10 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 from runner.launchers import LaunchError, TrainingResult, TrainingRun
 from training.archive import pack_directory, safe_extract
@@ -73,7 +77,7 @@ def _hp_text(value: object) -> str:
 
 def run_local_training(
     *,
-    hyperparameters: dict[str, object],
+    hyperparameters: Mapping[str, object],
     data_dir: Path,
     run_dir: Path,
     instance_count: int = 1,
@@ -103,7 +107,7 @@ def run_local_training(
             ))
             for rank, host in enumerate(hosts)
         ]
-        epochs = int(hyperparameters.get("epochs", 0) or 0)
+        epochs = int(str(hyperparameters.get("epochs") or 0))
         returncode, tail, log_text = _follow(processes, log_path, epochs, quiet, timeout_s)
         if returncode != 0:
             reason = _failure_reason(opt_ml)
@@ -184,7 +188,7 @@ def _container_env(opt_ml: Path, hyperparameters: Mapping[str, object], hosts: l
         "resource_config": resource,
         "user_entry_point": ENTRY_POINT,
     }
-    env = {
+    env: dict[str, str] = {
         **inherited,
         "PYTHONUNBUFFERED": "1",
         "SM_TRAINING_ENV": json.dumps(training_env),
@@ -199,8 +203,8 @@ def _container_env(opt_ml: Path, hyperparameters: Mapping[str, object], hosts: l
         "SM_LOG_LEVEL": "20",
         "SM_NETWORK_INTERFACE_NAME": "eth0",
         "SM_USER_ENTRY_POINT": ENTRY_POINT,
-        "SM_MODULE_NAME": training_env["module_name"],
-        "SM_FRAMEWORK_MODULE": training_env["framework_module"],
+        "SM_MODULE_NAME": ENTRY_POINT.removesuffix(".py"),
+        "SM_FRAMEWORK_MODULE": str(training_env["framework_module"]),
         "SM_FRAMEWORK_PARAMS": "{}",
         "SM_RESOURCE_CONFIG": json.dumps(resource),
         "SM_INPUT_DATA_CONFIG": json.dumps(_input_data_config()),
@@ -313,7 +317,8 @@ class _ProgressDisplay:
     def __init__(self, epochs: int, quiet: bool) -> None:
         self.quiet = quiet
         self.epochs = epochs
-        self.progress = None
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
         self.task = None
 
     def __enter__(self) -> _ProgressDisplay:
@@ -332,7 +337,7 @@ class _ProgressDisplay:
             self.progress.stop()
 
     def line(self, text: str, from_primary: bool) -> None:
-        if self.progress is None:
+        if self.progress is None or self.task is None:
             return
         self.progress.console.print(text, markup=False, highlight=False, style="dim")
         if not from_primary:

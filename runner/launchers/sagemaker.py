@@ -128,7 +128,7 @@ def launch(run: TrainingRun) -> TrainingResult:
 
     if job.kind == "tuning_job" and target.jobs_run_here:
         # The emulator's best job does not exist as a training job: nothing to wait for.
-        description = {"ModelArtifacts": {"S3ModelArtifacts": stack.names.s3_uri(
+        description: dict[str, Any] = {"ModelArtifacts": {"S3ModelArtifacts": stack.names.s3_uri(
             f"artifacts/{job.request['HyperParameterTuningJobName']}/{job_name}/output/model.tar.gz")}}
     else:
         description = _wait_training(target, job_name, console, timeout_s)

@@ -159,7 +159,7 @@ class LambdaRuntime:
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def warm_workers(self) -> int:

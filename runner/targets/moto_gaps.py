@@ -133,7 +133,7 @@ class GapFiller:
         endpoint.endpoint_config_name = config_name
         endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
         endpoint.data_capture_config = config.data_capture_config
-        endpoint.last_modified_time = datetime.now(UTC).isoformat()
+        endpoint.last_modified_time = datetime.now(UTC).isoformat()  # type: ignore[assignment]  # moto keeps it as text
         return _json(200, {"EndpointArn": endpoint.arn})
 
     # -- Lambda provisioned concurrency -----------------------------------------------------
