@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from apply_helpers import settings_for, stack_for
+from runner_helpers import settings_for, stack_for
 from botocore.exceptions import ClientError
 
 from runner.core.errors import UserError
@@ -20,7 +20,7 @@ from runner.deploy import apply
 from runner.targets import open_target
 from runner.targets.emulator import emulator_is_running
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_local_target_starts_and_stops_its_emulator(stack_name):

@@ -11,13 +11,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from apply_helpers import settings_for
+from runner_helpers import settings_for
 
 from runner.deploy import apply, ensure_bucket, upload_artifact
 from runner.stack.build import build_stack
 from runner.targets.dataplane import start_data_plane
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 # A small real artifact (random weights): model.pth, model.json, code/ as training writes them.
 MAKE_ARTIFACT = """
 import json, shutil, sys, tarfile

@@ -6,7 +6,7 @@ import json
 import signal
 
 import pytest
-from apply_helpers import CallLog, inventory, settings_for, stack_for, tagged_resources, watch
+from runner_helpers import CallLog, inventory, settings_for, stack_for, tagged_resources, watch
 
 from runner.core.names import STACK_TAG
 from runner.deploy import (

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from apply_helpers import inventory, settings_for
+from runner_helpers import inventory, settings_for
 
 from runner import deploy
 from runner.launchers import TrainingRun, ec2, launcher_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from apply_helpers import CallLog, inventory, stack_for, watch
+from runner_helpers import CallLog, inventory, stack_for, watch
 
 from runner.deploy import ApplyError, apply, ensure_bucket, upload_function_code
 
