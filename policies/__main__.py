@@ -25,6 +25,7 @@ from policies.iam_analyzer import (
     analyze_trust_policy,
 )
 from policies.model import SEVERITY_RANK, Finding
+from policies.rules.registry import all_rules
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
 POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
@@ -86,12 +87,14 @@ def scan_file(path: Path) -> list[Finding]:
         raise PolicyError(f"cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise PolicyError(f"not JSON: {exc}") from None
+    rules = {rule.id: rule for rule in all_rules()}
     findings = []
     for logical_id, issue in issues_in(data):
+        rule = rules[issue.rule_id]
         findings.append(Finding(
             rule_id=issue.rule_id, engine="sagegate", severity=issue.severity,
             resource=f"{path}#{logical_id}" if logical_id else str(path), config_key=issue.statement or "",
-            message=issue.message, remediation=issue.remediation, title=issue.title,
+            message=issue.message, remediation=rule.remediation, title=rule.title,
         ))
     return findings
 

@@ -8,7 +8,9 @@ sweep's cache or one warm checkov process), evaluates, writes ``policy/report.js
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,10 @@ from policies.model import (
     GateResult,
     RuleInfo,
     at_least,
+    most_severe,
 )
-from policies.rules import Context, all_rules
+from policies.rules.base import Context, Outcome, Rule
+from policies.rules.registry import all_rules
 
 __all__ = [
     "Finding", "GateError", "GateResult", "RuleInfo", "Evaluation", "evaluate", "run_gate", "template_key",
@@ -50,14 +54,29 @@ POLICY_RULES = {
                            "Remove the stale entry from policy.suppress (or fix its id/resource)."),
 }
 
+logger = logging.getLogger(__name__)
 
-def _native(ctx: Context) -> tuple[list[Finding], list[Evaluation], dict[str, RuleInfo]]:
+
+def _outcomes(rule: Rule, ctx: Context) -> list[Outcome]:
+    """The rule's outcomes. A rule that raises has not decided: that is one violation of the rule
+    (on the whole stack, at its severity or high, whichever is higher), never a pass nor a crash;
+    the traceback goes to the debug log."""
+    try:
+        return list(rule.check(ctx))
+    except Exception as exc:  # any bug in a rule must fail the gate, not the run
+        logger.debug("rule %s raised", rule.id, exc_info=True)
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return [Outcome(ctx.stack.name, rule.config_key, f"rule {rule.id} raised {error} — treated as a violation",
+                        most_severe(rule.severity, "high"))]
+
+
+def _native(ctx: Context, rules: Sequence[Rule]) -> tuple[list[Finding], list[Evaluation], dict[str, RuleInfo]]:
     findings: list[Finding] = []
     evaluations: list[Evaluation] = []
     infos: dict[str, RuleInfo] = {}
-    for rule in all_rules():
+    for rule in rules:
         infos[rule.id] = RuleInfo(rule.id, "sagegate", rule.severity, rule.title, rule.remediation)
-        for outcome in rule.check(ctx):
+        for outcome in _outcomes(rule, ctx):
             evaluations.append(Evaluation(rule.id, "sagegate", outcome.resource, outcome.passed))
             if outcome.message is not None:
                 findings.append(Finding(
@@ -95,11 +114,12 @@ def _apply_suppressions(settings: Any, findings: list[Finding], checkov_ran: boo
 
 def evaluate(settings: Any, stack: Any, costs: Any, checkov_findings: list[Finding] | None = None, *,
              checkov_passed: Iterable[tuple[str, str]] = (), checkov_titles: Mapping[str, str] | None = None,
-             ) -> GateResult:
+             rules: Sequence[Rule] | None = None) -> GateResult:
     """Native rules (+ the given checkov findings), suppressions applied. ``checkov_findings``
-    None means checkov did not run (its suppressions are then not reported as unused)."""
+    None means checkov did not run (its suppressions are then not reported as unused). ``rules``
+    defaults to every registered rule (``policies.rules.registry.all_rules()``)."""
     ctx = Context(settings, stack, costs)
-    findings, evaluations, infos = _native(ctx)
+    findings, evaluations, infos = _native(ctx, all_rules() if rules is None else rules)
     config_keys = {r.logical_id: r.config_key for r in stack.resources}
     config_keys.update({j.logical_id: j.config_key for j in stack.jobs})
     native = {(f.rule_id, f.resource): f for f in findings}
@@ -182,6 +202,7 @@ def run_gate(settings: Any, stack: Any, costs: Any, out_dir: Path, console: Any 
             raise
     result = evaluate(settings, stack, costs, scan.findings if scan else None,
                       checkov_passed=scan.passed if scan else (), checkov_titles=scan.titles if scan else None)
+    result.template_sha256 = hashlib.sha256(stack.template_json()).hexdigest()
     chosen = choices if choices is not None else _choices()
     write_reports(result, out_dir, locator=lambda key: locate(key, chosen))
     if console is not None:

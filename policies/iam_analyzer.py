@@ -1,7 +1,7 @@
 """The least-privilege analyser: IAM policy documents in, issues with rule ids out.
 
-Used by the gate's IAM rules (on the stack's roles) and by ``python -m policies scan-iam`` (on any
-policy). It reasons about what a principal can effectively do:
+Used by the gate's IAM rules (policies/rules/iam/, on the stack's roles) and by
+``python -m policies scan-iam`` (on any policy). It reasons about what a principal can effectively do:
 
 - actions are expanded through the catalogue (``s3:Get*`` → the actions it grants), so the
   resource-level and escalation checks see through wildcards;
@@ -22,39 +22,10 @@ from typing import Any
 
 from policies.iam_catalog import WRITE_LEVELS, ActionInfo, Catalog, is_pattern, load_catalog
 
-
-@dataclass(frozen=True)
-class IamRule:
-    rule_id: str
-    severity: str  # the default; an issue may carry another
-    title: str
-    remediation: str
-
-
-IAM_RULES: dict[str, IamRule] = {r.rule_id: r for r in (
-    IamRule("SG-IAM-001", "high", "Wildcard action (* or a whole service)",
-            "List the exact actions the workload calls instead of '*' or 'service:*'."),
-    IamRule("SG-IAM-002", "high", "NotAction or NotResource in an Allow statement",
-            "Allow an explicit list of actions on an explicit list of resources; NotAction/NotResource "
-            "grants everything else, including actions added to AWS later."),
-    IamRule("SG-IAM-003", "high", "'*' resource for actions that support resource-level permissions",
-            "Name the resources (this stack's ARNs) in the scope; keep '*' only for actions that "
-            "have no resource-level permissions."),
-    IamRule("SG-IAM-004", "high", "AWS-managed broad policy attached",
-            "Remove the AWS-managed policy and declare the exact scopes the role needs in "
-            "iam.roles.<role>.scopes."),
-    IamRule("SG-IAM-005", "high", "iam:PassRole not limited to named roles and a service",
-            "Scope iam:PassRole to the role ARNs it must pass (role:<key>) and add an "
-            "iam:PassedToService condition for the service that receives them."),
-    IamRule("SG-IAM-006", "high", "Privilege-escalation action set",
-            "Remove the actions that let the principal grant itself more privilege, or limit "
-            "iam:PassRole to named roles so the path cannot reach other roles."),
-    IamRule("SG-IAM-007", "high", "Trust policy allows an unexpected principal",
-            "Trust exactly the service principal that assumes the role (e.g. sagemaker.amazonaws.com)."),
-    IamRule("SG-IAM-008", "low", "Action unknown to the analyser's catalogue",
-            "Check the action's spelling; if it is new, extend policies/data/iam_actions.json "
-            "(policies/data/make_iam_actions.py)."),
-)}
+# The rule ids the analyser's issues carry; each rule's title, severity and remediation are
+# declared with it, in policies/rules/iam/ (one file per id).
+RULE_IDS = ("SG-IAM-001", "SG-IAM-002", "SG-IAM-003", "SG-IAM-004", "SG-IAM-005", "SG-IAM-006", "SG-IAM-007",
+            "SG-IAM-008")
 
 # Escalations by one action (or a set of them) on whatever resource the grant names.
 SINGLE_ESCALATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -129,14 +100,6 @@ class IamIssue:
     severity: str
     message: str
     statement: str | None = None  # Sid or Statement[i]; None for principal-wide issues
-
-    @property
-    def title(self) -> str:
-        return IAM_RULES[self.rule_id].title
-
-    @property
-    def remediation(self) -> str:
-        return IAM_RULES[self.rule_id].remediation
 
 
 def _strings(value: Any, key: str) -> tuple[str, ...]:
@@ -371,10 +334,10 @@ def analyze_permissions(documents: Iterable[Any], catalog: Catalog | None = None
     for severity in ("high", "medium"):
         mine = [p for p in paths if p[0] == severity]
         if mine:
-            shown = "; ".join(text for _, text, _ in mine[:4]) + (f"; and {len(mine) - 4} more" if len(mine) > 4 else "")
+            listed = "; ".join(text for _, text, _ in mine[:4]) + (f"; and {len(mine) - 4} more" if len(mine) > 4 else "")
             statement = mine[0][2] if len(mine) == 1 else None
             issues.append(IamIssue("SG-IAM-006", severity,
-                                   f"{len(mine)} privilege-escalation path(s): {shown}", statement))
+                                   f"{len(mine)} privilege-escalation path(s): {listed}", statement))
     return issues
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
+from runner.core.settings import SEVERITIES
+
+__all__ = ["SEVERITIES", "SEVERITY_RANK", "EXIT_PASS", "EXIT_VIOLATIONS", "EXIT_GATE_ERROR", "GateError", "at_least",
+           "most_severe", "Finding", "RuleInfo", "Evaluation", "GateResult"]
+
+# The severities (the schema's list, policy.fail_on's choices), least severe first.
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 EXIT_PASS = 0
@@ -24,6 +29,11 @@ class GateError(Exception):
 
 def at_least(severity: str, threshold: str) -> bool:
     return SEVERITY_RANK[severity] >= SEVERITY_RANK[threshold]
+
+
+def most_severe(*severities: str) -> str:
+    """``most_severe("medium", "high")`` -> ``"high"``."""
+    return max(severities, key=SEVERITY_RANK.__getitem__)
 
 
 @dataclass
@@ -76,6 +86,9 @@ class GateResult:
     evaluations: list[Evaluation] = field(default_factory=list)
     checkov_ran: bool = False
     cost: dict[str, Any] | None = None
+    # sha256 of the exact template scanned (template.json's bytes): CI can prove that what was
+    # deployed is what was gated.
+    template_sha256: str | None = None
 
     @property
     def active(self) -> list[Finding]:

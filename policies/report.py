@@ -39,6 +39,7 @@ def to_json(result: GateResult) -> dict[str, Any]:
         "verdict": result.verdict,
         "exit_code": result.exit_code,
         "fail_on": result.fail_on,
+        "template_sha256": result.template_sha256,
         "counts": result.counts,
         "suppressed": len(result.suppressed),
         "checkov": {"ran": result.checkov_ran},

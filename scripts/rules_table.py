@@ -6,8 +6,9 @@
 
 Sources, all read from the code:
 
-- the native rules (``policies.rules.all_rules()``: id, severity, title, config key, remediation)
-  and the gate's own findings about suppressions (``policies.gate.POLICY_RULES``);
+- the native rules (``policies.rules.registry.all_rules()``: id, severity, title, config key,
+  remediation), their areas' names (each area package's ``NAME``), and the gate's own findings
+  about suppressions (``policies.gate.POLICY_RULES``);
 - sagegate's custom checkov checks (``policies/checkov/checks/``): their id and name are read
   from the source with ``ast``, because the checks import checkov, which lives in its own
   environment; severity and remediation come from ``policies/checkov/severity.py``, the native
@@ -35,13 +36,8 @@ DEFAULT_POLICY = REPO_ROOT / "conf" / "policy" / "default.yaml"
 START = "<!-- rules-table:start -->"
 END = "<!-- rules-table:end -->"
 
-AREAS = {
-    "IAM": "least privilege",
-    "COST": "cost",
-    "SAN": "sanity",
-    "HARD": "hardening",
-    "POL": "the gate's own configuration",
-}
+# The gate's findings about its own configuration (policy.suppress), after the rule areas.
+GATE_AREA = ("POL", "the gate's own configuration")
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
@@ -63,10 +59,17 @@ class Row:
 
 # ---- reading the metadata ---------------------------------------------------------------------
 
+def areas() -> dict[str, str]:
+    """Area code -> name, in the report's order: the rule areas, then the gate's own."""
+    from policies.rules.registry import AREAS
+
+    return {**{area.CODE: area.NAME for area in AREAS}, GATE_AREA[0]: GATE_AREA[1]}
+
+
 def native_rows() -> list[Row]:
     """Every native rule, and the gate's findings about ``policy.suppress`` entries."""
     from policies.gate import POLICY_RULES
-    from policies.rules import all_rules
+    from policies.rules.registry import all_rules
 
     rows = [Row(r.id, r.severity, r.title, r.config_key, r.remediation) for r in all_rules()]
     rows += [Row(i.rule_id, i.severity, i.title, "policy.suppress", i.remediation) for i in POLICY_RULES.values()]
@@ -172,10 +175,11 @@ def render() -> str:
     by_area: dict[str, list[Row]] = {}
     for row in native:
         by_area.setdefault(row.rule_id.split("-")[1], []).append(row)
+    names = areas()
     rows = []
-    for area in [*AREAS, *sorted(set(by_area) - set(AREAS))]:
+    for area in [*names, *sorted(set(by_area) - set(names))]:
         for row in by_area.get(area, []):
-            rows.append([_code(row.rule_id), row.severity, AREAS.get(area, area.lower()), _cell(row.title),
+            rows.append([_code(row.rule_id), row.severity, names.get(area, area.lower()), _cell(row.title),
                          _code(row.config_key), _cell(row.remediation)])
     lines += _table(["id", "severity", "area", "finds", "config key", "fix"], rows)
     lines += [

@@ -62,7 +62,7 @@ class CheckovScan:
     def from_json(cls, value: dict[str, Any]) -> CheckovScan:
         if value.get("format") != CACHE_FORMAT:
             raise ValueError("unknown cache format")
-        return cls([Finding(**f) for f in value["findings"]], [tuple(p) for p in value["passed"]],  # type: ignore[misc]
+        return cls([Finding(**f) for f in value["findings"]], [(p[0], p[1]) for p in value["passed"]],
                    value.get("checkov_version", ""), dict(value.get("titles", {})))
 
 

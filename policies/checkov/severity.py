@@ -7,6 +7,8 @@ check, so that an unknown failure is never silently below a strict gate's thresh
 
 from __future__ import annotations
 
+from policies.model import SEVERITIES
+
 DEFAULT_SEVERITY = "medium"
 POLICY_INDEX = "https://www.checkov.io/5.Policy%20Index/cloudformation.html"
 
@@ -59,7 +61,7 @@ CHECKS: dict[str, tuple[str, str]] = {
 
 def severity_for(check_id: str, reported: str | None = None) -> str:
     """checkov's own severity when it has one (with a platform key), else the curated table."""
-    if reported and reported.lower() in ("info", "low", "medium", "high", "critical"):
+    if reported and reported.lower() in SEVERITIES:
         return reported.lower()
     return CHECKS.get(check_id, (DEFAULT_SEVERITY, ""))[0]
 

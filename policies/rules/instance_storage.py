@@ -20,4 +20,4 @@ def has_instance_storage(instance_type: str) -> bool:
     if family in _WITHOUT_D_SUFFIX:
         return True
     match = _FAMILY.match(family)
-    return bool(match) and "d" in match.group(3)
+    return match is not None and "d" in match.group(3)

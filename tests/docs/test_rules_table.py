@@ -55,11 +55,11 @@ def test_the_check_fails_without_the_markers(tmp_path: Path) -> None:
 
 def test_every_native_rule_and_gate_finding_is_listed() -> None:
     from policies.gate import POLICY_RULES
-    from policies.iam_analyzer import IAM_RULES
-    from policies.rules import all_rules
+    from policies.iam_analyzer import RULE_IDS
+    from policies.rules.registry import all_rules
 
     ids = _table_ids()
-    native = {rule.id for rule in all_rules()} | set(POLICY_RULES) | set(IAM_RULES)
+    native = {rule.id for rule in all_rules()} | set(POLICY_RULES) | set(RULE_IDS)
     assert native - ids == set()
     listed_native = {i for i in ids if i.startswith("SG-")}
     assert listed_native == native, "the table lists only rules that exist"

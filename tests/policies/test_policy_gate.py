@@ -1,4 +1,5 @@
-"""The gate as the stages use it: verdicts, exit codes, suppressions, the three report files."""
+"""The gate as the stages use it (policies/gate.py): verdicts, exit codes, suppressions, a rule
+that raises, the three report files."""
 
 from __future__ import annotations
 
@@ -8,15 +9,22 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from policy_helpers import HUGE_ENDPOINT, PROVISIONED_OVER_BUDGET, WILDCARD_SCOPES, make
+from policy_helpers import (
+    HUGE_ENDPOINT,
+    PROVISIONED_OVER_BUDGET,
+    SARIF_SCHEMA,
+    WILDCARD_SCOPES,
+    by_rule,
+    make,
+)
 from rich.console import Console
 
 import policies.gate as gate
-from policies.checkov.runner import store_cached, template_key
 from policies.gate import evaluate, run_gate
 from policies.model import Finding, GateError
-
-SARIF_SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
+from policies.report import write_reports
+from policies.rules.base import Context, Outcome, Rule
+from policies.rules.registry import RuleRegistry, all_rules
 
 
 def checkov_finding(rule_id="CKV_AWS_116", resource="InvokeFunction", severity="low") -> Finding:
@@ -126,24 +134,112 @@ def test_unused_suppressions_are_reported_once_the_engine_ran():
     assert {f.severity for f in stale} == {"low"}
 
 
+# ---- a rule that raises ------------------------------------------------------------------------------------
+
+class Raises(Rule):
+    """A rule with a bug: it looks at one resource, then fails."""
+
+    id = "SG-TEST-001"
+    severity = "medium"
+    title = "A rule that raises"
+    config_key = "endpoint.instance_type"
+    remediation = "Fix the rule."
+
+    def check(self, ctx: Context):
+        yield self.outcome("EndpointConfig")
+        raise ValueError("no ProductionVariants")
+
+
+class RaisesCritical(Raises):
+    id = "SG-TEST-002"
+    severity = "critical"
+
+    def check(self, ctx: Context):
+        raise KeyError("Policies")
+
+
+def with_rules(*extra: Rule):
+    """Every registered rule, and the extra ones registered after them."""
+    registry = RuleRegistry(all_rules())
+    for rule in extra:
+        registry.register(rule)
+    return registry.rules()
+
+
+def test_a_rule_that_raises_is_a_violation_of_that_rule(tmp_path: Path):
+    i = make()
+    result = evaluate(i.settings, i.stack, i.costs, rules=with_rules(Raises()))
+    assert (result.verdict, result.exit_code) == ("fail", 1)  # the default config passes without it
+    [finding] = by_rule(result, "SG-TEST-001")
+    assert finding.message == "rule SG-TEST-001 raised ValueError: no ProductionVariants — treated as a violation"
+    assert finding.severity == "high"  # its own severity (medium) or high, whichever is higher
+    assert (finding.resource, finding.config_key, finding.title) == (i.settings.name, "endpoint.instance_type",
+                                                                    "A rule that raises")
+    # What it yielded before raising is not a pass: one failed evaluation, for the whole stack.
+    assert [(e.resource, e.passed) for e in result.evaluations if e.rule_id == "SG-TEST-001"] == [
+        (i.settings.name, False)]
+    # Every other rule still ran, as it does without the broken one.
+    alone = evaluate(i.settings, i.stack, i.costs)
+    assert [e for e in result.evaluations if e.rule_id != "SG-TEST-001"] == alone.evaluations
+
+    paths = write_reports(result, tmp_path)
+    report = json.loads(paths["json"].read_text())
+    assert report["exit_code"] == 1
+    assert [f["rule_id"] for f in report["findings"] if "raised" in f["message"]] == ["SG-TEST-001"]
+    assert {"id": "SG-TEST-001", "engine": "sagegate", "severity": "medium", "title": "A rule that raises",
+            "remediation": "Fix the rule."} in report["rules"]
+    sarif = json.loads(paths["sarif"].read_text())
+    jsonschema.validate(sarif, SARIF_SCHEMA)
+    assert any(r["ruleId"] == "SG-TEST-001" and r["level"] == "error" for r in sarif["runs"][0]["results"])
+    junit = ET.parse(paths["junit"]).getroot()
+    failure = next(c for c in junit.iter("testcase") if c.get("name").startswith("SG-TEST-001 ")).find("failure")
+    assert failure is not None and "rule SG-TEST-001 raised ValueError" in failure.get("message")
+
+
+def test_a_critical_rule_that_raises_stays_critical():
+    i = make()
+    result = evaluate(i.settings, i.stack, i.costs, rules=[RaisesCritical()])
+    [finding] = result.active
+    assert (finding.rule_id, finding.severity) == ("SG-TEST-002", "critical")
+    assert finding.message == "rule SG-TEST-002 raised KeyError: 'Policies' — treated as a violation"
+
+
+def test_a_rule_that_raises_is_judged_by_fail_on_like_any_high_finding():
+    strict, lenient = make("policy=strict"), make("policy.fail_on=critical")
+    assert evaluate(strict.settings, strict.stack, strict.costs, rules=[Raises()]).exit_code == 1
+    result = evaluate(lenient.settings, lenient.stack, lenient.costs, rules=[Raises()])
+    assert result.exit_code == 0 and [f.severity for f in result.active] == ["high"]
+
+
+def test_run_gate_reports_a_rule_that_raises_without_a_traceback(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(gate, "all_rules", lambda: with_rules(Raises()))
+    i = make("policy.checkov.enabled=false")
+    console = Console(record=True, width=200)
+    result = run_gate(i.settings, i.stack, i.costs, tmp_path, console)
+    assert result.exit_code == 1
+    text = console.export_text()
+    assert "SG-TEST-001" in text and "Traceback" not in text
+    report = json.loads((tmp_path / "policy" / "report.json").read_text())
+    assert report["verdict"] == "fail" and "SG-TEST-001" in {f["rule_id"] for f in report["findings"]}
+
+
+def test_a_rule_that_passes_after_all_is_not_reported():
+    class Fine(Rule):
+        id = "SG-TEST-003"
+        severity = "low"
+        title = "A rule that passes"
+        config_key = "endpoint"
+        remediation = "Nothing."
+
+        def check(self, ctx: Context):
+            return [Outcome("Endpoint", "endpoint")]
+
+    i = make()
+    result = evaluate(i.settings, i.stack, i.costs, rules=[Fine()])
+    assert result.exit_code == 0 and not result.findings
+
+
 # ---- run_gate and the reports ------------------------------------------------------------------------------
-
-@pytest.fixture
-def insecure_reports(tmp_path: Path, checkov_scans, monkeypatch):
-    """run_gate on the insecure stack with checkov's answer from a sweep cache (no process)."""
-    scanned = checkov_scans["insecure"]
-    cache = tmp_path / "cache"
-    store_cached(cache, template_key(scanned.template), scanned.scan)
-
-    def no_checkov(*args, **kwargs):
-        raise AssertionError("the cache should have answered")
-
-    monkeypatch.setattr(gate, "scan_templates", no_checkov)
-    i = scanned.inputs
-    console = Console(record=True, width=160)
-    result = run_gate(i.settings, i.stack, i.costs, tmp_path / "run", console, checkov_cache_dir=cache)
-    return result, tmp_path / "run" / "policy", console.export_text()
-
 
 def test_run_gate_writes_three_reports(insecure_reports):
     result, policy_dir, _ = insecure_reports
@@ -154,58 +250,6 @@ def test_run_gate_writes_three_reports(insecure_reports):
     assert {f["rule_id"] for f in report["findings"]} >= {"SG-IAM-004", "SG-SAN-006", "CKV_AWS_111"}
     assert {f["rule_id"] for f in report["suppressed_findings"]} == {"CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"}
     assert report["cost"]["endpoint_monthly_max"] > 8000
-
-
-def test_sarif_is_valid_2_1_0(insecure_reports):
-    _, policy_dir, _ = insecure_reports
-    sarif = json.loads((policy_dir / "report.sarif").read_text())
-    jsonschema.validate(sarif, SARIF_SCHEMA)
-    run = sarif["runs"][0]
-    rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
-    assert len(rule_ids) == len(set(rule_ids))  # one rule entry per id
-    for entry in run["results"]:
-        assert rule_ids[entry["ruleIndex"]] == entry["ruleId"]
-    rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
-    assert "network isolation" in rules["CKV_AWS_370"]["shortDescription"]["text"].lower()  # a passed check
-    assert rules["SG-IAM-004"]["properties"]["security-severity"] == "8.0"
-    suppressed = [r for r in run["results"] if r.get("suppressions")]
-    assert {r["ruleId"] for r in suppressed} == {"CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"}
-    assert all(r["suppressions"][0]["justification"] for r in suppressed)
-
-
-def test_sarif_results_point_at_the_conf_file_and_key(insecure_reports):
-    _, policy_dir, _ = insecure_reports
-    results = json.loads((policy_dir / "report.sarif").read_text())["runs"][0]["results"]
-    cost = next(r for r in results if r["ruleId"] == "SG-COST-002")
-    physical = cost["locations"][0]["physicalLocation"]
-    assert physical["artifactLocation"]["uri"] == "conf/autoscaling/target_tracking.yaml"
-    line = (Path(__file__).resolve().parents[2] / physical["artifactLocation"]["uri"]).read_text().splitlines()[
-        physical["region"]["startLine"] - 1]
-    assert line.startswith("max_capacity:")
-    logical = {loc.get("fullyQualifiedName") for loc in cost["locations"][0]["logicalLocations"]}
-    assert "autoscaling.max_capacity" in logical
-
-
-def test_junit_has_a_case_per_rule_and_resource(insecure_reports):
-    result, policy_dir, _ = insecure_reports
-    root = ET.parse(policy_dir / "junit.xml").getroot()
-    cases = root.findall(".//testcase")
-    names = [c.get("name").split(" (")[0] for c in cases]
-    assert len(names) == len(set(names))
-    failures = {c.get("name").split(" (")[0] for c in cases if c.find("failure") is not None}
-    assert failures == {f"{f.rule_id} {f.resource}" for f in result.blocking}
-    skipped = {c.get("name").split(" (")[0] for c in cases if c.find("skipped") is not None}
-    assert "CKV_AWS_116 InvokeFunction" in skipped
-    assert int(root.get("tests")) == len(cases) and int(root.get("failures")) == len(failures)
-    assert "CKV_AWS_370 Model" in names  # passed checkov checks are test cases too
-
-
-def test_console_shows_table_and_verdict(insecure_reports):
-    result, _, text = insecure_reports
-    assert "SG-IAM-004" in text and "CKV_SG_002" in text
-    verdict = text.strip().splitlines()[-1]
-    assert verdict.startswith("policy gate FAIL:") and "fail_on=high" in verdict and "endpoint $" in verdict
-    assert f"{result.counts['high']} high" in verdict
 
 
 def test_run_gate_without_checkov(tmp_path: Path):

@@ -1,0 +1,43 @@
+"""The warm checkov worker (policies/checkov/worker.py, run in checkov's environment): it agrees
+with the checkov command, and reports checks that cannot decide or do not load."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+from policy_helpers import failed
+
+from policies.checkov.runner import (
+    run_checkov_batch,
+    run_checkov_cli,
+    scan_templates,
+)
+from policies.model import GateError
+
+
+def test_cli_run_agrees_with_the_warm_worker(checkov_scans):
+    """The `checkov` command, as a user runs it, on the same template: same JSON, same answer."""
+    scanned = checkov_scans["insecure"]
+    cli = run_checkov_cli(scanned.template, timeout_s=300)
+    assert failed(cli) == failed(scanned.scan)
+    assert set(cli.passed) == set(scanned.scan.passed)
+
+
+def test_a_check_that_cannot_decide_is_a_gate_error(checkov_scans):
+    """Without its policy values the custom checks raise; checkov records UNKNOWN and drops it
+    from its report. The worker sees it and the gate refuses to pass."""
+    template = copy.deepcopy(checkov_scans["default"].template)
+    del template["Metadata"]["sagegate"]
+    with pytest.raises(GateError, match="UNKNOWN"):
+        run_checkov_batch({"no-params": template}, timeout_s=300)
+
+
+def test_custom_checks_that_do_not_load_are_a_gate_error(tmp_path: Path, checkov_scans):
+    checks = tmp_path / "checks"
+    checks.mkdir()
+    (checks / "__init__.py").write_text("")
+    (checks / "broken.py").write_text("raise RuntimeError('broken check')\n")
+    with pytest.raises(GateError, match="did not load"):
+        scan_templates({"k": checkov_scans["default"].template}, timeout_s=300, checks_dir=checks)
