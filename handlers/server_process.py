@@ -57,8 +57,14 @@ def spawn_server(
     env: dict[str, str] | None = None,
     stderr: int | IO | None = None,
     ready_timeout_s: float = 120.0,
+    variants: list[tuple[str, float]] | None = None,
+    region: str | None = None,
 ) -> ServerProcess:
-    """Start the server as a child process and wait for its ready line on stdout."""
+    """Start the server as a child process and wait for its ready line on stdout.
+
+    ``variants`` are ``(name, weight)`` production variants (default: the server's ``AllTraffic``);
+    ``region`` defaults to the child's ``AWS_REGION``, else us-east-1.
+    """
     cmd = [
         sys.executable,
         "-m",
@@ -74,6 +80,10 @@ def spawn_server(
     ]
     if endpoint_name:
         cmd += ["--endpoint-name", endpoint_name]
+    if region:
+        cmd += ["--region", region]
+    for name, weight in variants or []:
+        cmd += ["--variant", f"{name}={float(weight)!r}"]
     cmd += extra_args or []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, env=env, text=True)
     lines: queue.SimpleQueue[str] = queue.SimpleQueue()

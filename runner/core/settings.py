@@ -15,7 +15,7 @@ the CLI can print it and exit 2 before anything runs.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, is_dataclass
 from functools import cache
 from types import UnionType
 from typing import Annotated, Any, Literal, NoReturn, Union, get_args, get_origin, get_type_hints
@@ -475,8 +475,9 @@ _SETTINGS = TypeAdapter(Settings)
 
 def load_settings(cfg: DictConfig | dict) -> Settings:
     """Validate a composed config and return typed settings, or raise ``ConfigError``."""
-    container = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    container = {key: value for key, value in container.items() if key != "hydra"}
+    raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    assert isinstance(raw, dict)  # a composed config is a mapping
+    container: dict[str, Any] = {str(key): value for key, value in raw.items() if key != "hydra"}
     pricing = container.get("pricing")
     if isinstance(pricing, dict) and _PRICING_LAMBDA_KEY in pricing:
         pricing = dict(pricing)
@@ -594,5 +595,4 @@ def _unwrap(hint: Any, keep_annotated: bool) -> Any:
 
 @cache
 def _field_hints(cls: type) -> dict[str, Any]:
-    hints = get_type_hints(cls, include_extras=True)
-    return {f.name: hints[f.name] for f in fields(cls)}
+    return get_type_hints(cls, include_extras=True)

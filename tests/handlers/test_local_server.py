@@ -280,8 +280,11 @@ def test_stop_closes_idle_keep_alive_connections(artifact, png):
 # --------------------------------------------------------------------------- the command line
 
 
-def test_cli_with_two_workers_and_a_tarball_stops_cleanly_on_sigterm(artifact, png):
-    with serve.spawn_server(str(artifact.tarball), workers=2, endpoint_name=ENDPOINT_NAME) as child:
+def test_cli_with_two_workers_a_tarball_variants_and_a_region_stops_cleanly_on_sigterm(artifact, png):
+    variants = [("Dark", 0.0), ("Blue", 1.0)]
+    with serve.spawn_server(
+        str(artifact.tarball), workers=2, endpoint_name=ENDPOINT_NAME, variants=variants, region="eu-west-3"
+    ) as child:
         assert ping(child) == 200
         client = runtime_client(child.url)
         with ThreadPoolExecutor(max_workers=4) as pool:
@@ -294,4 +297,27 @@ def test_cli_with_two_workers_and_a_tarball_stops_cleanly_on_sigterm(artifact, p
                 )
             )
         assert all(r["ResponseMetadata"]["HTTPStatusCode"] == 200 for r in results)
+        assert {r["InvokedProductionVariant"] for r in results} == {"Blue"}  # Dark weighs 0
+        targeted = client.invoke_endpoint(
+            EndpointName=ENDPOINT_NAME, Body=png, ContentType="image/png", TargetVariant="Dark"
+        )
+        assert targeted["InvokedProductionVariant"] == "Dark"
+        with pytest.raises(ClientError) as info:
+            client.invoke_endpoint(
+                EndpointName=ENDPOINT_NAME, Body=png, ContentType="image/png", TargetVariant="Green"
+            )
+        assert info.value.response["Error"]["Code"] == "ValidationError"
+        assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        with pytest.raises(ClientError) as info:
+            client.invoke_endpoint(EndpointName=ENDPOINT_NAME, Body=b"junk", ContentType="image/png")
+        assert info.value.response["LogStreamArn"].startswith("arn:aws:logs:eu-west-3:")
         assert child.stop() == 0
+
+
+def test_cli_refuses_malformed_variant_flags(artifact, capsys):
+    with pytest.raises(SystemExit) as info:
+        serve.main(["--model-dir", str(artifact.directory), "--variant", "Blue"])
+    assert info.value.code == 2 and "NAME=WEIGHT" in capsys.readouterr().err
+    assert serve.main(["--model-dir", str(artifact.directory), "--variant", "Blue=-1"]) == 2
+    assert "finite number >= 0" in capsys.readouterr().err
+    assert serve.main(["--model-dir", str(artifact.directory), "--region", "mars"]) == 2

@@ -12,8 +12,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from runner_helpers import settings_for, stack_for
 from botocore.exceptions import ClientError
+from runner_helpers import settings_for, stack_for
 
 from runner.core.errors import UserError
 from runner.deploy import apply

@@ -1,0 +1,150 @@
+"""Dynamic batching: forward passes on one thread, merging the requests that are waiting.
+
+Requests are decoded and preprocessed on their connection's thread, then ``Batcher.submit`` queues
+their tensor. The batching thread takes every request already queued (up to ``max_batch`` images),
+and waits up to ``max_delay_s`` for more only while other requests are still being preprocessed
+(the ``preparing`` gauge), so a lone client never waits.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import torch
+
+
+class ServerBusyError(Exception):
+    """Too many queued images: the client should retry (503)."""
+
+
+class ServerStoppingError(Exception):
+    """The server is shutting down; queued work is refused (503)."""
+
+
+class Gauge:
+    """A thread-safe counter."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value = 0
+
+    def add(self, delta: int, limit: int | None = None) -> bool:
+        """Add ``delta`` unless that would exceed ``limit``; returns whether it was added."""
+        with self._lock:
+            if limit is not None and self._value + delta > limit:
+                return False
+            self._value += delta
+            return True
+
+    @property
+    def value(self) -> int:
+        return self._value
+
+
+@dataclass
+class _Work:
+    batch: torch.Tensor
+    future: Future = field(default_factory=Future)
+
+    @property
+    def size(self) -> int:
+        return int(self.batch.shape[0])
+
+
+class Batcher:
+    """Runs ``forward`` on one thread over the concatenation of the requests that are waiting.
+
+    ``forward`` maps an ``(N, ...)`` batch to ``(N, ...)`` rows; each request's future gets its rows.
+    """
+
+    def __init__(
+        self,
+        forward: Callable[[torch.Tensor], torch.Tensor],
+        *,
+        max_batch: int,
+        max_delay_s: float,
+        max_queued_images: int,
+    ) -> None:
+        self._forward = forward
+        self._max_batch = max_batch
+        self._max_delay_s = max_delay_s
+        self._max_queued = max_queued_images
+        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._queued = Gauge()
+        self.preparing = Gauge()  # requests being decoded: worth a short wait for them
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: torch.Tensor) -> Future:
+        if self._stopped.is_set():
+            raise ServerStoppingError("the server is shutting down")
+        work = _Work(batch)
+        if not self._queued.add(work.size, limit=self._max_queued):
+            raise ServerBusyError(f"more than {self._max_queued} images queued; retry shortly")
+        self._queue.put(work)
+        return work.future
+
+    def stop(self) -> None:
+        """Refuse new work, run what was already queued, and end the thread."""
+        self._stopped.set()
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _collect(self, first: _Work) -> tuple[list[_Work], _Work | None]:
+        """The first item plus whatever fits in the batch; returns the item that did not fit."""
+        items, size = [first], first.size
+        deadline = time.monotonic() + self._max_delay_s
+        while size < self._max_batch:
+            try:
+                work = self._queue.get_nowait()
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if self.preparing.value == 0 or remaining <= 0:
+                    break
+                try:
+                    work = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            if work is None:  # stop sentinel: put it back for the main loop
+                self._queue.put(None)
+                break
+            if size + work.size > self._max_batch:
+                return items, work
+            items.append(work)
+            size += work.size
+        return items, None
+
+    def _run(self) -> None:
+        carry: _Work | None = None
+        while True:
+            first = carry if carry is not None else self._queue.get()
+            carry = None
+            if first is None:
+                break
+            items, carry = self._collect(first)
+            self._queued.add(-sum(w.size for w in items))
+            try:
+                batch = items[0].batch if len(items) == 1 else torch.cat([w.batch for w in items])
+                rows = self._forward(batch)
+            except Exception as exc:  # the model failed: every request of this batch gets the error
+                for work in items:
+                    work.future.set_exception(exc)
+                continue
+            start = 0
+            for work in items:
+                work.future.set_result(rows[start : start + work.size])
+                start += work.size
+        while True:  # refuse whatever is left
+            try:
+                work = carry or self._queue.get_nowait()
+            except queue.Empty:
+                return
+            carry = None
+            if work is not None:
+                work.future.set_exception(ServerStoppingError("the server is shutting down"))
