@@ -12,7 +12,8 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+
+from rich.console import Console
 
 from policies.checkov.runner import (
     CheckovScan,
@@ -37,6 +38,9 @@ from policies.model import (
 )
 from policies.rules.base import Context, Outcome, Rule
 from policies.rules.registry import all_rules
+from runner.core.cost import CostSummary
+from runner.core.settings import Settings
+from runner.stack.model import Stack
 
 __all__ = [
     "Finding", "GateError", "GateResult", "RuleInfo", "Evaluation", "evaluate", "run_gate", "template_key",
@@ -87,7 +91,7 @@ def _native(ctx: Context, rules: Sequence[Rule]) -> tuple[list[Finding], list[Ev
     return findings, evaluations, infos
 
 
-def _apply_suppressions(settings: Any, findings: list[Finding], checkov_ran: bool) -> list[Finding]:
+def _apply_suppressions(settings: Settings, findings: list[Finding], checkov_ran: bool) -> list[Finding]:
     """Mark suppressed findings; return the findings about the suppressions themselves."""
     extra: list[Finding] = []
     for i, entry in enumerate(settings.policy.suppress):
@@ -112,7 +116,7 @@ def _apply_suppressions(settings: Any, findings: list[Finding], checkov_ran: boo
     return extra
 
 
-def evaluate(settings: Any, stack: Any, costs: Any, checkov_findings: list[Finding] | None = None, *,
+def evaluate(settings: Settings, stack: Stack, costs: CostSummary, checkov_findings: list[Finding] | None = None, *,
              checkov_passed: Iterable[tuple[str, str]] = (), checkov_titles: Mapping[str, str] | None = None,
              rules: Sequence[Rule] | None = None) -> GateResult:
     """Native rules (+ the given checkov findings), suppressions applied. ``checkov_findings``
@@ -159,7 +163,7 @@ def evaluate(settings: Any, stack: Any, costs: Any, checkov_findings: list[Findi
     )
 
 
-def checkov_scan(settings: Any, stack: Any, checkov_cache_dir: Path | None = None) -> CheckovScan:
+def checkov_scan(settings: Settings, stack: Stack, checkov_cache_dir: Path | None = None) -> CheckovScan:
     """checkov's answer for this stack: from the cache when a sweep already scanned it, else one
     warm checkov process (stored in the cache when there is one)."""
     template = render_template(settings, stack)
@@ -184,7 +188,7 @@ def _choices() -> Mapping[str, str] | None:
     return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items() if "/" not in k and "hydra" not in k}
 
 
-def run_gate(settings: Any, stack: Any, costs: Any, out_dir: Path, console: Any = None, *,
+def run_gate(settings: Settings, stack: Stack, costs: CostSummary, out_dir: Path, console: Console | None = None, *,
              checkov_cache_dir: Path | None = None, choices: Mapping[str, str] | None = None) -> GateResult:
     """The whole gate for one configuration. Raises ``GateError`` (exit 2) when checkov cannot
     give an answer; the error is written to ``policy/report.json`` too."""

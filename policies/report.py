@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from policies.locate import CONF_DIR, ConfLocation, locate
 from policies.model import SEVERITIES, SEVERITY_RANK, Finding, GateResult, at_least
 
@@ -216,7 +218,7 @@ def verdict_line(result: GateResult) -> str:
     return line + (f" · {cost}" if cost else "")
 
 
-def print_console(console: Any, result: GateResult) -> None:
+def print_console(console: Console, result: GateResult) -> None:
     from rich.table import Table
 
     active = result.active

@@ -30,6 +30,8 @@ from typing import Any
 
 from policies.checkov.severity import remediation_for, severity_for
 from policies.model import Finding, GateError
+from runner.core.settings import Settings
+from runner.stack.model import Stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKOV_VENV = REPO_ROOT / ".venv-checkov"
@@ -81,7 +83,7 @@ def checkov_params(policy: Any) -> dict[str, Any]:
     }
 
 
-def render_template(settings: Any, stack: Any) -> dict[str, Any]:
+def render_template(settings: Settings, stack: Stack) -> dict[str, Any]:
     """The template checkov scans: the stack's own template plus, in ``Metadata.sagegate``, the
     policy values the custom checks read. The key of this template covers both."""
     template = stack.template()

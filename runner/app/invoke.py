@@ -26,7 +26,10 @@ from rich.table import Table
 from runner.app.context import RunContext
 from runner.core.errors import EXIT_VIOLATIONS, UserError
 from runner.core.names import ResourceNames
+from runner.core.settings import Settings
 from runner.stack.model import Stack
+from runner.targets import Target
+from runner.targets.dataplane import DataPlane
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 HTTP_TIMEOUT_S = 60
@@ -101,7 +104,7 @@ def _http_caller(function_url: str) -> Caller:
     return call
 
 
-def _lambda_caller(target: Any, function_name: str, alias: str) -> Caller:
+def _lambda_caller(target: Target, function_name: str, alias: str) -> Caller:
     client = target.client("lambda")
 
     def call(sample: Sample) -> Answer:
@@ -125,7 +128,7 @@ def _json(raw: bytes | str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def function_caller(settings: Any, target: Any, plane: Any = None) -> Caller:
+def function_caller(settings: Settings, target: Target, plane: DataPlane | None = None) -> Caller:
     names = ResourceNames.for_settings(settings, target.account)
     if not target.serves_data_plane:
         return _lambda_caller(target, names.function_name, settings.function.alias)
@@ -133,6 +136,7 @@ def function_caller(settings: Any, target: Any, plane: Any = None) -> Caller:
         return _http_caller(plane.function_url)
     from runner.targets.dataplane import registered_runtimes
 
+    assert target.endpoint_url is not None  # a target that serves the data plane is an emulator
     runtimes = registered_runtimes(target.endpoint_url)
     if names.function_name not in runtimes:
         raise UserError(
@@ -181,7 +185,7 @@ def _print(context: RunContext, records: list[dict[str, Any]]) -> None:
 
 
 @contextlib.contextmanager
-def data_plane(context: RunContext, target: Any, stack: Stack, artifact: Path) -> Iterator[Any]:
+def data_plane(context: RunContext, target: Target, stack: Stack, artifact: Path) -> Iterator[Any]:
     """The local endpoint server and function runtime (target=local); nothing to start on AWS."""
     if not target.serves_data_plane:
         yield None
@@ -196,7 +200,7 @@ def data_plane(context: RunContext, target: Any, stack: Stack, artifact: Path) -
         plane.stop()
 
 
-def serve_forever(context: RunContext, target: Any, stack: Stack, artifact: Path, plane: Any = None) -> None:
+def serve_forever(context: RunContext, target: Target, stack: Stack, artifact: Path, plane: DataPlane | None = None) -> None:
     """serve=true: keep the emulator, endpoint and function up until Ctrl-C."""
     with contextlib.ExitStack() as stack_of_things:
         if plane is None:

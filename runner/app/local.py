@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.core.names import STACK_TAG
+from runner.targets import Target
 
 POLL_S = 2.0
 
@@ -37,7 +38,7 @@ class Deployment:
     function_version: str
 
 
-def find_deployments(target: Any) -> list[Deployment]:
+def find_deployments(target: Target) -> list[Deployment]:
     """Stacks on the emulator with an InService endpoint and a function alias."""
     sm, lam = target.client("sagemaker"), target.client("lambda")
     found = []
@@ -68,7 +69,7 @@ def find_deployments(target: Any) -> list[Deployment]:
 class DataPlanes:
     """Keeps one data plane per deployed stack in step with the emulator's state."""
 
-    def __init__(self, target: Any, work_dir: Path, say: Any = print):
+    def __init__(self, target: Target, work_dir: Path, say: Any = print):
         self.target = target
         self.work_dir = work_dir
         self.say = say

@@ -29,6 +29,7 @@ from runner.launchers import TrainingRun, launcher_for
 from runner.stack.build import build_stack
 from runner.stack.model import Stack
 from runner.targets import Target, account_of, open_target, starts_empty
+from runner.targets.dataplane import DataPlane
 
 
 class GateFailed(Exception):
@@ -250,7 +251,7 @@ def destroy(context: RunContext) -> int:
     return EXIT_OK
 
 
-def _serve_if_asked(context: RunContext, target: Target, stack: Stack, artifact: Path, plane: Any = None) -> None:
+def _serve_if_asked(context: RunContext, target: Target, stack: Stack, artifact: Path, plane: DataPlane | None = None) -> None:
     if context.settings.serve:
         invoking.serve_forever(context, target, stack, artifact, plane)
 

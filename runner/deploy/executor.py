@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.console import Console
+
 from runner.core.errors import UserError
 from runner.deploy.drivers import DRIVERS, DriverContext, Live, driver_for
 from runner.deploy.drivers.base import error_code
@@ -24,6 +26,7 @@ from runner.deploy.planner import Change, driver_context, plan_changes, resolve
 from runner.deploy.storage import ensure_bucket, upload_function_code
 from runner.deploy.sweeper import doomed
 from runner.stack.model import Stack
+from runner.targets import Target
 
 
 @dataclass
@@ -76,7 +79,7 @@ class _StopFlag:
 
 
 @contextlib.contextmanager
-def _interrupt_guard(console: Any) -> Iterator[_StopFlag]:
+def _interrupt_guard(console: Console | None) -> Iterator[_StopFlag]:
     """The first Ctrl-C asks to stop at the next resource boundary; a second one stops at once."""
     flag = _StopFlag()
     if threading.current_thread() is not threading.main_thread():
@@ -100,7 +103,7 @@ def _interrupt_guard(console: Any) -> Iterator[_StopFlag]:
 _SYMBOLS = {"create": "+", "update": "~", "replace": "±", "delete": "-", "no-change": "="}
 
 
-def apply(stack: Stack, target: Any, *, rollback: bool = True, console: Any = None, sweep: bool = True) -> ApplyReport:
+def apply(stack: Stack, target: Target, *, rollback: bool = True, console: Console | None = None, sweep: bool = True) -> ApplyReport:
     """Make live state match the stack. Raises ``ApplyError`` (after rolling back) on failure.
 
     ``sweep=False`` leaves resources that are not in ``stack`` alone (partial applies).
@@ -176,14 +179,14 @@ def apply(stack: Stack, target: Any, *, rollback: bool = True, console: Any = No
     return report
 
 
-def apply_only(stack: Stack, target: Any, logical_ids: list[str], *, console: Any = None) -> ApplyReport:
+def apply_only(stack: Stack, target: Target, logical_ids: list[str], *, console: Console | None = None) -> ApplyReport:
     """Apply some of the stack's resources (and nothing else): e.g. a training job's role first."""
     part = dataclasses.replace(stack, resources=[r for r in stack.resources if r.logical_id in set(logical_ids)])
     return apply(part, target, console=console, sweep=False)
 
 
 def _roll_back(ctx: DriverContext, timeline: list[tuple[str, Any]], report: ApplyReport, rollback: bool,
-               console: Any) -> None:
+               console: Console | None) -> None:
     created = [item for kind, item in timeline if kind == "created"]
     if not rollback:
         report.remaining = [live.describe() for _, live in created]
@@ -224,11 +227,11 @@ def _message(exc: BaseException) -> str:
     return f"{code}: {text}" if code and code not in text else text
 
 
-def _say(console: Any, change: Change) -> None:
+def _say(console: Console | None, change: Change) -> None:
     if console is not None:
         console.print(f"  {_SYMBOLS.get(change.action, '?')} {change.describe()}", highlight=False, soft_wrap=True)
 
 
-def _done(console: Any, started: float) -> None:
+def _done(console: Console | None, started: float) -> None:
     if console is not None:
         console.print(f"    done ({time.monotonic() - started:.1f} s)", highlight=False, soft_wrap=True)

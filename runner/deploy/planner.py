@@ -13,10 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.console import Console
+
 from runner.core.names import STACK_TAG, ResourceNames
 from runner.deploy.drivers import DRIVERS, KIND_ORDER, DriverContext, ForeignResourceError, Live, driver_for
 from runner.deploy.drivers.base import PENDING
 from runner.stack.model import Resource, Stack, get_att_targets
+from runner.targets import Target
 
 ACTIONS = ("create", "update", "replace", "no-change", "delete")
 
@@ -79,7 +82,7 @@ def resolve(value: Any, outputs: dict[str, dict[str, Any]]) -> Any:
     return copy.deepcopy(value)
 
 
-def driver_context(target: Any, stack_name: str, names: ResourceNames, console: Any = None,
+def driver_context(target: Target, stack_name: str, names: ResourceNames, console: Console | None = None,
              on_created: Callable[[Live], None] | None = None) -> DriverContext:
     def progress(message: str) -> None:
         if console is not None:
@@ -96,7 +99,7 @@ def _refuse_foreign(stack_name: str, resource_type: str, live: Live) -> None:
         f"(name=...) or remove that resource yourself.")
 
 
-def plan_changes(stack: Stack, target: Any, *, sweep: bool = True) -> list[Change]:
+def plan_changes(stack: Stack, target: Target, *, sweep: bool = True) -> list[Change]:
     """Desired against live: one change per resource in dependency order, then the sweeper's deletes.
 
     ``sweep=False`` plans only the given resources (e.g. the roles a training job needs first).

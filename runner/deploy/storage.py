@@ -17,9 +17,10 @@ from runner.deploy.drivers import ForeignResourceError
 from runner.deploy.drivers.base import error_code
 from runner.stack.function_package import build_function_package
 from runner.stack.model import Stack
+from runner.targets import Target
 
 
-def bucket_owner(target: Any, names: ResourceNames) -> str | None:
+def bucket_owner(target: Target, names: ResourceNames) -> str | None:
     """None if the bucket does not exist; else the value of its stack tag ('' when untagged)."""
     s3 = target.client("s3")
     try:
@@ -41,7 +42,7 @@ def bucket_owner(target: Any, names: ResourceNames) -> str | None:
     return {t["Key"]: t["Value"] for t in tags}.get(STACK_TAG, "")
 
 
-def ensure_bucket(target: Any, names: ResourceNames) -> None:
+def ensure_bucket(target: Target, names: ResourceNames) -> None:
     """The stack's private, encrypted, tagged bucket (created once; a foreign one is refused)."""
     owner = bucket_owner(target, names)
     if owner is not None:
@@ -90,7 +91,7 @@ def artifact_uri(names: ResourceNames, path: str | Path) -> str:
     return names.s3_uri(artifact_key(path))
 
 
-def upload_artifact(target: Any, names: ResourceNames, path: str | Path) -> str:
+def upload_artifact(target: Target, names: ResourceNames, path: str | Path) -> str:
     """Upload a model artifact under a content-addressed key (once); returns its s3:// URI."""
     path = Path(path)
     key = artifact_key(path)
@@ -100,7 +101,7 @@ def upload_artifact(target: Any, names: ResourceNames, path: str | Path) -> str:
     return names.s3_uri(key)
 
 
-def upload_function_code(target: Any, stack: Stack) -> None:
+def upload_function_code(target: Target, stack: Stack) -> None:
     """The Lambda package at the S3 key the stack's function names (uploaded once)."""
     functions = stack.find("AWS::Lambda::Function")
     if not functions:

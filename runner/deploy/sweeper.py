@@ -8,11 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.console import Console
+
 from runner.core.names import STACK_TAG, ResourceNames
 from runner.core.settings import Settings
 from runner.deploy.drivers import DRIVERS, KIND_ORDER
 from runner.deploy.planner import Change, driver_context
 from runner.deploy.storage import bucket_owner
+from runner.targets import Target
 
 _KIND_RANK = {cls.type: i for i, cls in enumerate(KIND_ORDER)}
 
@@ -38,7 +41,7 @@ class DestroyReport:
 
 
 
-def destroy(settings: Settings, target: Any, *, delete_artifacts: bool = False, console: Any = None) -> DestroyReport:
+def destroy(settings: Settings, target: Target, *, delete_artifacts: bool = False, console: Console | None = None) -> DestroyReport:
     """Delete the stack's tagged resources, children first; S3 data and artifacts stay unless asked."""
     names = ResourceNames.for_settings(settings, target.account)
     ctx = driver_context(target, settings.name, names, console)
@@ -65,7 +68,7 @@ def destroy(settings: Settings, target: Any, *, delete_artifacts: bool = False, 
     return report
 
 
-def empty_bucket(target: Any, bucket: str) -> int:
+def empty_bucket(target: Target, bucket: str) -> int:
     s3 = target.client("s3")
     count = 0
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from runner.launchers import LaunchError, TrainingResult, TrainingRun
 from runner.launchers.sagemaker import prepare_inputs, run_here, split_uri
 from runner.targets import Target
@@ -101,7 +103,7 @@ def _run_instances(ec2: Any, request: dict[str, Any], timeout_s: float = 90.0) -
             time.sleep(3.0)
 
 
-def _wait_for_artifact(target: Target, instance_id: str, artifact_uri: str, limit_s: float, console: Any) -> None:
+def _wait_for_artifact(target: Target, instance_id: str, artifact_uri: str, limit_s: float, console: Console | None) -> None:
     s3, ec2 = target.client("s3"), target.client("ec2")
     bucket, key = split_uri(artifact_uri)
     deadline = time.monotonic() + limit_s

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from runner.deploy.drivers.base import retry_while_propagating
 from runner.launchers import LaunchError, LocalRunner, TrainingResult, TrainingRun
 from runner.targets import Target
@@ -34,7 +36,7 @@ def split_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def upload_source_bundle(target: Any, uri: str, work_dir: Path) -> str:
+def upload_source_bundle(target: Target, uri: str, work_dir: Path) -> str:
     """The training bundle at ``uri`` (re-uploaded only when its bytes changed)."""
     from training.bundle import build_source_bundle
 
@@ -52,7 +54,7 @@ def upload_source_bundle(target: Any, uri: str, work_dir: Path) -> str:
     return uri
 
 
-def upload_data(target: Any, data_dir: Path, uri: str) -> int:
+def upload_data(target: Target, data_dir: Path, uri: str) -> int:
     """A local ImageFolder tree under ``uri``; files already there with the same size stay. Returns uploads."""
     bucket, prefix = split_uri(uri)
     s3 = target.client("s3")
@@ -68,7 +70,7 @@ def upload_data(target: Any, data_dir: Path, uri: str) -> int:
     return uploaded
 
 
-def download_prefix(target: Any, uri: str, dest: Path) -> Path:
+def download_prefix(target: Target, uri: str, dest: Path) -> Path:
     bucket, prefix = split_uri(uri)
     s3 = target.client("s3")
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/"):
@@ -170,7 +172,7 @@ def run_here(run: TrainingRun) -> LocalRunner:
     return run_local_training
 
 
-def _wait_training(target: Any, job_name: str, console: Any, timeout_s: float | None) -> dict[str, Any]:
+def _wait_training(target: Target, job_name: str, console: Console | None, timeout_s: float | None) -> dict[str, Any]:
     sm = target.client("sagemaker")
     deadline = time.monotonic() + (timeout_s or 7 * 24 * 3600)
     logs = _LogTail(target, job_name, console)
@@ -192,7 +194,7 @@ def _wait_training(target: Any, job_name: str, console: Any, timeout_s: float | 
         time.sleep(POLL_S)
 
 
-def _wait_tuning(target: Any, name: str, console: Any, timeout_s: float | None) -> dict[str, Any]:
+def _wait_tuning(target: Target, name: str, console: Console | None, timeout_s: float | None) -> dict[str, Any]:
     sm = target.client("sagemaker")
     deadline = time.monotonic() + (timeout_s or 7 * 24 * 3600)
     last = None
@@ -219,7 +221,7 @@ def _wait_tuning(target: Any, name: str, console: Any, timeout_s: float | None) 
 class _LogTail:
     """Prints new CloudWatch log lines of a training job (every host's stream)."""
 
-    def __init__(self, target: Any, job_name: str, console: Any):
+    def __init__(self, target: Target, job_name: str, console: Console | None):
         self.logs = target.client("logs")
         self.job_name = job_name
         self.console = console
@@ -246,6 +248,6 @@ class _LogTail:
             self.tokens[name] = answer.get("nextForwardToken")
 
 
-def _say(console: Any, message: str) -> None:
+def _say(console: Console | None, message: str) -> None:
     if console is not None:
         console.print(f"  {message}", highlight=False)

@@ -27,7 +27,7 @@ from handlers.server_process import ServerProcess, spawn_server
 from runner.core.errors import UserError
 from runner.core.settings import Settings
 from runner.stack.model import Stack
-from runner.targets import environ_without_aws
+from runner.targets import Target, environ_without_aws
 from runner.targets.lambda_runtime import FunctionSpec, LambdaRuntime
 from runner.targets.moto_gaps import RUNTIME_REGISTRY_PATH
 
@@ -35,7 +35,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT_READY_TIMEOUT_S = 180.0
 
 
-def deployed_model_environment(target: Any, endpoint_name: str) -> dict[str, str]:
+def deployed_model_environment(target: Target, endpoint_name: str) -> dict[str, str]:
     """The environment SageMaker gives the endpoint's container: its model's PrimaryContainer.Environment."""
     sm = target.client("sagemaker")
     config_name = sm.describe_endpoint(EndpointName=endpoint_name)["EndpointConfigName"]
@@ -82,7 +82,7 @@ class DataPlane:
         self.stop()
 
 
-def deployed_function(target: Any, function_name: str, alias: str, code_dir: Path,
+def deployed_function(target: Target, function_name: str, alias: str, code_dir: Path,
                       code: dict[str, str] | None = None) -> FunctionSpec:
     """The function as deployed (through its alias), its code package unpacked into ``code_dir``.
 
@@ -114,7 +114,7 @@ def deployed_function(target: Any, function_name: str, alias: str, code_dir: Pat
         provisioned=int(provisioned), version=config.get("Version", "$LATEST"), arn=config["FunctionArn"])
 
 
-def _code_package(target: Any, function_name: str, location: str, code: dict[str, str] | None) -> bytes:
+def _code_package(target: Target, function_name: str, location: str, code: dict[str, str] | None) -> bytes:
     if code is not None:
         return target.client("s3").get_object(Bucket=code["S3Bucket"], Key=code["S3Key"])["Body"].read()
     if location.startswith("https://") and target.kind == "aws":
@@ -139,7 +139,7 @@ def registered_runtimes(emulator_url: str) -> dict[str, str]:
         return json.loads(answer.read()).get("runtimes", {})
 
 
-def start_data_plane_for(target: Any, *, function_name: str, alias: str, endpoint_name: str,
+def start_data_plane_for(target: Target, *, function_name: str, alias: str, endpoint_name: str,
                          artifact_path: str | Path, code: dict[str, str] | None = None,
                          log_dir: Path | None = None) -> DataPlane:
     """The endpoint server on the artifact and the deployed function's runtime (target=local)."""
@@ -172,7 +172,7 @@ def start_data_plane_for(target: Any, *, function_name: str, alias: str, endpoin
     return plane
 
 
-def start_data_plane(settings: Settings, target: Any, stack: Stack, artifact_path: str | Path,
+def start_data_plane(settings: Settings, target: Target, stack: Stack, artifact_path: str | Path,
                      log_dir: Path | None = None) -> DataPlane:
     """Start the endpoint server and the function runtime for a deployed stack (target=local)."""
     alias = stack.find("AWS::Lambda::Alias")[0].properties["Name"]

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.core.errors import UserError
-from runner.core.names import STACK_TAG
+from runner.core.names import STACK_TAG, ResourceNames
 from runner.stack.model import physical_name
+from runner.targets import Target
 
 # A value that exists only once the resource does (e.g. a Lambda version number), in plans.
 PENDING = "(known after apply)"
@@ -49,7 +50,7 @@ Undo = Callable[[], None]
 class DriverContext:
     """What drivers need from a run: clients, the stack's name and names, and the journal."""
 
-    def __init__(self, target: Any, stack_name: str, names: Any, progress: Callable[[str], None] | None = None,
+    def __init__(self, target: Target, stack_name: str, names: ResourceNames, progress: Callable[[str], None] | None = None,
                  on_created: Callable[[Live], None] | None = None, wait_timeout_s: float = 3600):
         self.target = target
         self.stack_name = stack_name
