@@ -1,7 +1,8 @@
 """Where a config key is set: the conf file (and line) a report points at.
 
 A key like ``endpoint.instance_type`` comes from the experiment preset when it sets it, else from
-the chosen option of its group (``conf/endpoint/realtime.yaml``), else from ``conf/config.yaml``.
+the chosen option of its group (``conf/endpoint/serverless.yaml``) or the option it inherits from
+(its ``defaults: [realtime]``), else from ``conf/config.yaml``.
 The chosen options are Hydra's runtime choices, or the defaults list when there are none.
 """
 
@@ -72,6 +73,20 @@ def _find(path: Path, key: tuple[str, ...], exact: bool) -> int | None:
     return None
 
 
+def _option_chain(group_dir: Path, option: str) -> list[Path]:
+    """An option's file, then the options it inherits from (``defaults: [parent]`` in its group)."""
+    chain: list[Path] = []
+    path = group_dir / f"{option}.yaml"
+    while path.is_file() and path not in chain:
+        chain.append(path)
+        defaults = (yaml.safe_load(path.read_text()) or {}).get("defaults") or []
+        parents = [d for d in defaults if isinstance(d, str) and d != "_self_"]
+        if not parents:
+            break
+        path = group_dir / f"{parents[0]}.yaml"
+    return chain
+
+
 def locate(config_key: str, choices: Mapping[str, str] | None = None, conf_dir: Path = CONF_DIR) -> ConfLocation:
     """The conf file (and line, when the key is written there) that sets ``config_key``."""
     choices = dict(choices) if choices is not None else default_choices(conf_dir)
@@ -84,10 +99,18 @@ def locate(config_key: str, choices: Mapping[str, str] | None = None, conf_dir: 
         if line is not None:
             return ConfLocation(str(path.relative_to(root)), line)
     if parts and parts[0] in choices and choices[parts[0]] not in ("null", "None"):
-        path = conf_dir / parts[0] / f"{choices[parts[0]]}.yaml"
-        if path.is_file():
-            _, global_package = _key_lines(path)
+        chain = _option_chain(conf_dir / parts[0], choices[parts[0]])
+        if chain:
+            _, global_package = _key_lines(chain[0])
             key = parts if global_package else parts[1:]
-            return ConfLocation(str(path.relative_to(root)), _find(path, key, exact=False) if key else 1)
+            if not key:
+                return ConfLocation(str(chain[0].relative_to(root)), 1)
+            # The option that writes the key, else the nearest one that writes part of it.
+            for exact in (True, False):
+                for path in chain:
+                    line = _find(path, key, exact=exact)
+                    if line is not None:
+                        return ConfLocation(str(path.relative_to(root)), line)
+            return ConfLocation(str(chain[0].relative_to(root)), None)
     path = conf_dir / "config.yaml"
     return ConfLocation(str(path.relative_to(root)), _find(path, parts, exact=False) if parts else None)

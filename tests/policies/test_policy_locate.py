@@ -39,3 +39,15 @@ def test_nested_keys_and_list_indices():
 def test_unknown_key_falls_back_to_the_group_file():
     where = locate("function.no_such_key")
     assert where.path == "conf/function/invoke_endpoint.yaml"
+
+
+def test_an_inherited_key_points_at_the_option_that_writes_it():
+    # serverless.yaml inherits realtime.yaml (defaults: [realtime]) and writes only its differences.
+    inherited = locate("endpoint.instance_type", {"endpoint": "serverless"})
+    assert inherited.path == "conf/endpoint/realtime.yaml"
+    assert line_of(inherited).strip().startswith("instance_type:")
+    own = locate("endpoint.serverless_memory_mb", {"endpoint": "serverless"})
+    assert own.path == "conf/endpoint/serverless.yaml" and line_of(own).strip().startswith("serverless_memory_mb:")
+    # Two levels up: sagemaker_multi -> sagemaker -> local.
+    deep = locate("training.max_runtime", {"training": "sagemaker_multi"})
+    assert deep.path == "conf/training/local.yaml" and line_of(deep).strip().startswith("max_runtime:")
