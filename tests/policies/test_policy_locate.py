@@ -25,7 +25,9 @@ def test_experiment_wins_when_it_sets_the_key():
     assert where.path == "conf/experiment/production.yaml" and line_of(where).strip().startswith("max_capacity:")
     # A key the experiment does not set stays in its group's file.
     assert locate("endpoint.kms_key_id", choices).path == "conf/endpoint/realtime.yaml"
-    assert locate("policy.suppress", choices).path == "conf/policy/strict.yaml"
+    # strict.yaml inherits its suppressions from default.yaml (options state only differences).
+    assert locate("policy.suppress", choices).path == "conf/policy/default.yaml"
+    assert locate("policy.fail_on", choices).path == "conf/policy/strict.yaml"
 
 
 def test_nested_keys_and_list_indices():
