@@ -51,7 +51,7 @@ PROVISIONED = [0, 1, 2, 3, 4]
 
 
 def combinations() -> list[tuple[str, ...]]:
-    return [(f"endpoint.instance_type={i}", f"autoscaling.max_capacity={m}", f"function.provisioned_concurrency={p}")
+    return [(f"endpoint.variants.AllTraffic.instance_type={i}", f"autoscaling.max_capacity={m}", f"function.provisioned_concurrency={p}")
             for i, m, p in itertools.product(INSTANCE_TYPES, MAX_CAPACITIES, PROVISIONED)]
 
 
@@ -79,7 +79,7 @@ def prepare(combos: list[tuple[str, ...]]) -> tuple[list, dict[str, float]]:
 
 def run_main(combos_count: int) -> tuple[float, int]:
     args = [sys.executable, "main.py", "-m", "stage=check",
-            "endpoint.instance_type=" + ",".join(INSTANCE_TYPES),
+            "endpoint.variants.AllTraffic.instance_type=" + ",".join(INSTANCE_TYPES),
             "autoscaling.max_capacity=" + ",".join(map(str, MAX_CAPACITIES)),
             "function.provisioned_concurrency=" + ",".join(map(str, PROVISIONED)),
             "hydra.sweep.dir=" + str(Path(os.environ.get("TMPDIR", "/tmp")) / f"gate-sweep-{os.getpid()}")]

@@ -1,6 +1,6 @@
 """Where a config key is set: the conf file (and line) a report points at.
 
-A key like ``endpoint.instance_type`` comes from the experiment preset when it sets it, else from
+A key like ``endpoint.variants.AllTraffic.instance_type`` comes from the experiment preset when it sets it, else from
 the chosen option of its group (``conf/endpoint/serverless.yaml``) or the option it inherits from
 (its ``defaults: [realtime]``), else from ``conf/config.yaml``.
 The chosen options are Hydra's runtime choices, or the defaults list when there are none.

@@ -16,7 +16,7 @@ POLICY_INDEX = "https://www.checkov.io/5.Policy%20Index/cloudformation.html"
 CHECKS: dict[str, tuple[str, str]] = {
     # sagegate's own checks (policies/checkov/checks/)
     "CKV_SG_001": ("high", "Set function.reserved_concurrency between 1 and policy.max_reserved_concurrency."),
-    "CKV_SG_002": ("high", "Pick endpoint.instance_type / notebook.instance_type from "
+    "CKV_SG_002": ("high", "Pick the instance types of endpoint.variants / notebook.instance_type from "
                            "policy.allowed_instance_types (hosting / notebook)."),
     # IAM
     "CKV_AWS_60": ("high", "Trust only the specific service principal that assumes the role."),

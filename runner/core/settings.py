@@ -213,14 +213,37 @@ class HpoSettings:
         return self
 
 
+VariantName = Annotated[str, _matching(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,62}$", "must be 1-63 letters, digits or '-'")]
+# CreateEndpointConfig's ProductionVariants holds 1 to 10 variants (botocore's sagemaker model,
+# ProductionVariantList min 1, max 10).
+MAX_VARIANTS = 10
+
+
+@_STRICT_KEYS
+@dataclass
+class VariantSettings:
+    instance_type: str  # known to the price snapshot: see Settings
+    initial_instance_count: Capacity  # within this variant's autoscaling bounds: see Settings
+    # InitialVariantWeight (>= 0 in the API): a variant's share of traffic is its weight over the sum.
+    weight: Annotated[float, Field(ge=0)]
+    # This variant's own autoscaling bounds; optional per variant (null: autoscaling.min/max_capacity).
+    min_capacity: Capacity | None = None
+    max_capacity: Capacity | None = None
+
+    def bounds(self, autoscaling: AutoscalingSettings) -> tuple[int, int]:
+        """(min, max) instances: its own bounds, the autoscaling group's, or its initial count
+        when autoscaling is off."""
+        if not autoscaling.enabled:
+            return self.initial_instance_count, self.initial_instance_count
+        return self.min_capacity or autoscaling.min_capacity, self.max_capacity or autoscaling.max_capacity
+
+
 @_STRICT_KEYS
 @dataclass
 class EndpointSettings:
     kind: Literal["realtime", "serverless"]
-    instance_type: str  # known to the price snapshot: see Settings
-    initial_instance_count: Capacity  # within the autoscaling bounds: see Settings
-    variant_name: Annotated[str, _matching(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,62}$",
-                                           "must be 1-63 letters, digits or '-'")]
+    # Production variants by name, in the order the endpoint config lists them.
+    variants: Annotated[dict[VariantName, VariantSettings], Field(min_length=1, max_length=MAX_VARIANTS)]
     kms_key_id: str | None
     data_capture: bool
     data_capture_percentage: Percent
@@ -449,11 +472,18 @@ class Settings:
             _known_instance(t.instance_type, prices.training, "training", "training.instance_type")
         if self.hpo.enabled:
             _require(t.launcher == "sagemaker", "hpo", "hpo=sagemaker_tuner needs training=sagemaker or sagemaker_multi")
-        _known_instance(e.instance_type, prices.hosting, "hosting", "endpoint.instance_type")
-        if a.enabled:
-            _require(a.min_capacity <= e.initial_instance_count <= a.max_capacity or e.kind == "serverless",
-                     "endpoint.initial_instance_count",
-                     f"{e.initial_instance_count} must be within autoscaling bounds [{a.min_capacity}, {a.max_capacity}]")
+        for name, variant in e.variants.items():
+            key = f"endpoint.variants.{name}"
+            _known_instance(variant.instance_type, prices.hosting, "hosting", f"{key}.instance_type")
+            low, high = variant.bounds(a)
+            _require(low <= high, f"{key}.min_capacity", f"{low} must be <= the variant's max capacity ({high})")
+            _require(low <= variant.initial_instance_count <= high or e.kind == "serverless",
+                     f"{key}.initial_instance_count",
+                     f"{variant.initial_instance_count} must be within autoscaling bounds [{low}, {high}]")
+        # Serverless Inference supports one production variant only (AWS SageMaker Developer Guide,
+        # "Serverless Inference", feature exclusions: multiple production variants).
+        _require(e.kind != "serverless" or len(e.variants) == 1, "endpoint.variants",
+                 f"a serverless endpoint has exactly one variant, not {len(e.variants)}")
         if self.notebook.enabled:
             _known_instance(self.notebook.instance_type, prices.notebook, "notebook", "notebook.instance_type")
         for use in ("hosting", "training", "notebook", "ec2"):
@@ -513,6 +543,8 @@ def _describe_validation_error(exc: ValidationError) -> str:
     if kind == "too_short":
         needed = error["ctx"]["min_length"]
         return f"{key}: needs at least {'one value' if needed == 1 else f'{needed} values'}"
+    if kind == "too_long":
+        return f"{key}: {len(value)} values; allowed: at most {error['ctx']['max_length']}"
     return f"{key}: {value!r} is not valid: {error['msg']}"
 
 

@@ -20,7 +20,9 @@ class Variant:
 
 
 def production_variants(settings: Settings) -> list[Variant]:
-    e, a = settings.endpoint, settings.autoscaling
-    low = a.min_capacity if a.enabled else e.initial_instance_count
-    high = a.max_capacity if a.enabled else e.initial_instance_count
-    return [Variant(e.variant_name, e.instance_type, e.initial_instance_count, 1.0, low, high)]
+    """``endpoint.variants`` in their configured order, each with its autoscaling bounds."""
+    variants = []
+    for name, v in settings.endpoint.variants.items():
+        low, high = v.bounds(settings.autoscaling)
+        variants.append(Variant(name, v.instance_type, v.initial_instance_count, float(v.weight), low, high))
+    return variants

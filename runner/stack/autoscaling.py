@@ -22,7 +22,8 @@ def build_autoscaling(parts: StackParts) -> list[Resource]:
     resources: list[Resource] = []
     single = len(variants) == 1
     for variant in variants:
-        suffix = "" if single else "".join(ch for ch in variant.name.title() if ch.isalnum())
+        # Logical ids are alphanumeric: "AllTraffic" -> ScalableTargetAllTraffic, "blue-2" -> ...Blue2.
+        suffix = "" if single else "".join(part[:1].upper() + part[1:] for part in variant.name.split("-"))
         resource_id = f"endpoint/{names.endpoint_name}/variant/{variant.name}"
         target_id, policy_id = f"ScalableTarget{suffix}", f"ScalingPolicy{suffix}"
         resources.append(Resource(target_id, "AWS::ApplicationAutoScaling::ScalableTarget", {

@@ -35,24 +35,36 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT_READY_TIMEOUT_S = 180.0
 
 
-def deployed_model_environment(target: Target, endpoint_name: str) -> dict[str, str]:
-    """The environment SageMaker gives the endpoint's container: its model's PrimaryContainer.Environment."""
+@dataclass(frozen=True)
+class DeployedEndpoint:
+    """What the local endpoint server needs of a deployed endpoint: its model's container
+    environment and its production variants with their weights."""
+
+    model_environment: dict[str, str]
+    variants: list[tuple[str, float]]
+
+
+def deployed_endpoint(target: Target, endpoint_name: str) -> DeployedEndpoint:
     sm = target.client("sagemaker")
     config_name = sm.describe_endpoint(EndpointName=endpoint_name)["EndpointConfigName"]
-    variant = sm.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"][0]
-    return dict(sm.describe_model(ModelName=variant["ModelName"]).get("PrimaryContainer", {}).get("Environment", {}))
+    variants = sm.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"]
+    # Every variant serves the same artifact here: the first one's model gives the environment.
+    model = sm.describe_model(ModelName=variants[0]["ModelName"])
+    return DeployedEndpoint(dict(model.get("PrimaryContainer", {}).get("Environment", {})),
+                            [(v["VariantName"], float(v.get("InitialVariantWeight", 1.0))) for v in variants])
 
 
 def start_endpoint(artifact: Path, endpoint_name: str, log_path: Path | None = None,
                    timeout_s: float = ENDPOINT_READY_TIMEOUT_S,
-                   model_environment: dict[str, str] | None = None) -> ServerProcess:
+                   model_environment: dict[str, str] | None = None,
+                   variants: list[tuple[str, float]] | None = None, region: str | None = None) -> ServerProcess:
     """Start the local endpoint server and wait (with a deadline) for its ready line."""
     env = {**environ_without_aws(), **(model_environment or {}), "PYTHONPATH": str(PROJECT_ROOT)}
     where = f" (log: {log_path})" if log_path else ""
     with log_path.open("ab") if log_path else contextlib.nullcontext(subprocess.DEVNULL) as log:
         try:
             return spawn_server(str(artifact), endpoint_name=endpoint_name, env=env, stderr=log,
-                                ready_timeout_s=timeout_s)
+                                ready_timeout_s=timeout_s, variants=variants, region=region)
         except TimeoutError:
             raise UserError(f"the local endpoint server was not ready after {timeout_s:.0f} s{where}") from None
         except RuntimeError as exc:
@@ -151,8 +163,10 @@ def start_data_plane_for(target: Target, *, function_name: str, alias: str, endp
     code_dir = Path(tempfile.mkdtemp(prefix="sagegate-function-"))
     try:
         spec = deployed_function(target, function_name, alias, code_dir, code)
+        deployed = deployed_endpoint(target, endpoint_name)
         endpoint = start_endpoint(Path(artifact_path), endpoint_name, log_dir / "endpoint.log" if log_dir else None,
-                                  model_environment=deployed_model_environment(target, endpoint_name))
+                                  model_environment=deployed.model_environment, variants=deployed.variants,
+                                  region=target.region)
     except BaseException:
         shutil.rmtree(code_dir, ignore_errors=True)
         raise

@@ -55,7 +55,7 @@ def test_train_deploy_plan_invoke_destroy(run_main, emulator_url: str, tmp_path:
     delta = json.loads((tmp_path / "plan" / "plan.json").read_text())["cost_delta"]
     assert delta["live"] == delta["planned"] and delta["delta"] == [0.0, 0.0]
 
-    resized = run_main("stage=plan", attach, work, "endpoint.instance_type=ml.c5.xlarge",
+    resized = run_main("stage=plan", attach, work, "endpoint.variants.AllTraffic.instance_type=ml.c5.xlarge",
                        f"hydra.run.dir={tmp_path / 'resize'}")
     assert resized.returncode == 0, resized.stdout[-2000:]
     plan = json.loads((tmp_path / "resize" / "plan.json").read_text())

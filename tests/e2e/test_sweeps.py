@@ -12,7 +12,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_plan_sweep_summarises_cost_and_verdict(run_main, tmp_path: Path) -> None:
-    result = run_main("-m", "stage=plan", "endpoint.instance_type=ml.m5.large,ml.c5.xlarge,ml.g4dn.xlarge",
+    result = run_main("-m", "stage=plan", "endpoint.variants.AllTraffic.instance_type=ml.m5.large,ml.c5.xlarge,ml.g4dn.xlarge",
                       "autoscaling.max_capacity=2,4", "function.provisioned_concurrency=0,2",
                       f"hydra.sweep.dir={tmp_path}")
     # ml.g4dn.xlarge x 4 is over the endpoint budget: that row fails the gate, so the sweep does.
@@ -22,12 +22,12 @@ def test_plan_sweep_summarises_cost_and_verdict(run_main, tmp_path: Path) -> Non
     costs = [r["monthly_max_usd"] for r in rows]
     assert costs == sorted(costs)
     for row in rows:
-        assert set(row) >= {"endpoint.instance_type", "autoscaling.max_capacity", "function.provisioned_concurrency",
+        assert set(row) >= {"endpoint.variants.AllTraffic.instance_type", "autoscaling.max_capacity", "function.provisioned_concurrency",
                             "monthly_min_usd", "monthly_max_usd", "verdict", "high", "top_finding"}
     failing = [r for r in rows if r["verdict"] == "fail"]
-    assert failing and all(r["endpoint.instance_type"] == "ml.g4dn.xlarge" for r in failing)
+    assert failing and all(r["endpoint.variants.AllTraffic.instance_type"] == "ml.g4dn.xlarge" for r in failing)
     assert all(r["top_finding"].startswith("SG-") for r in failing)
-    m5 = next(r for r in rows if r["endpoint.instance_type"] == "ml.m5.large" and r["autoscaling.max_capacity"] == "4"
+    m5 = next(r for r in rows if r["endpoint.variants.AllTraffic.instance_type"] == "ml.m5.large" and r["autoscaling.max_capacity"] == "4"
               and r["function.provisioned_concurrency"] == "0")
     assert m5["monthly_max_usd"] == round(0.115 * 4 * 730, 2) and m5["verdict"] == "pass"
     with (tmp_path / "sweep_summary.csv").open() as handle:

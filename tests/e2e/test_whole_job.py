@@ -67,7 +67,7 @@ def test_the_whole_job_predicts_through_the_function(run_main, tmp_path: Path) -
 def test_a_gate_failure_creates_nothing(run_main, tmp_path: Path) -> None:
     """A huge endpoint fails the gate: exit 1 before training, nothing trained or deployed."""
     run_dir = tmp_path / "run"
-    result = run_main("endpoint.instance_type=ml.p4d.24xlarge", f"hydra.run.dir={run_dir}",
+    result = run_main("endpoint.variants.AllTraffic.instance_type=ml.p4d.24xlarge", f"hydra.run.dir={run_dir}",
                       f"workdir={tmp_path / 'work'}")
     assert result.returncode == 1, result.stdout[-2000:]
     record = json.loads((run_dir / "run.json").read_text())

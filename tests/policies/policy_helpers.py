@@ -24,7 +24,7 @@ from runner.stack.model import Stack
 # The insecure overrides the gate must refuse, with the rule ids they must raise.
 WILDCARD_SCOPES = 'iam.roles.lambda_invoke.scopes=[{service:sagemaker,actions:["*"],resources:["*"]}]'
 FULL_ACCESS = '+iam.roles.sagemaker_execution.managed_policy_arns=["arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"]'
-HUGE_ENDPOINT = "endpoint.instance_type=ml.p3.2xlarge"  # $3.825/h, not in the hosting allow-list
+HUGE_ENDPOINT = "endpoint.variants.AllTraffic.instance_type=ml.p3.2xlarge"  # $3.825/h, not in the hosting allow-list
 PROVISIONED_OVER_BUDGET = ("function.reserved_concurrency=50", "function.provisioned_concurrency=40")
 # Production with its training volume key dropped: the shipped preset asks for a KMS key on
 # ml.g4dn.xlarge, which SageMaker rejects (SG-SAN-008; see test_policy_gate.py).

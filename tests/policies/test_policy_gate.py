@@ -142,7 +142,7 @@ class Raises(Rule):
     id = "SG-TEST-001"
     severity = "medium"
     title = "A rule that raises"
-    config_key = "endpoint.instance_type"
+    config_key = "endpoint.variants.AllTraffic.instance_type"
     remediation = "Fix the rule."
 
     def check(self, ctx: Context):
@@ -173,7 +173,7 @@ def test_a_rule_that_raises_is_a_violation_of_that_rule(tmp_path: Path):
     [finding] = by_rule(result, "SG-TEST-001")
     assert finding.message == "rule SG-TEST-001 raised ValueError: no ProductionVariants — treated as a violation"
     assert finding.severity == "high"  # its own severity (medium) or high, whichever is higher
-    assert (finding.resource, finding.config_key, finding.title) == (i.settings.name, "endpoint.instance_type",
+    assert (finding.resource, finding.config_key, finding.title) == (i.settings.name, "endpoint.variants.AllTraffic.instance_type",
                                                                     "A rule that raises")
     # What it yielded before raising is not a pass: one failed evaluation, for the whole stack.
     assert [(e.resource, e.passed) for e in result.evaluations if e.rule_id == "SG-TEST-001"] == [

@@ -15,8 +15,8 @@ def test_defaults_list_gives_the_choices():
 
 
 def test_group_option_file_and_line():
-    where = locate("endpoint.instance_type")
-    assert where.path == "conf/endpoint/realtime.yaml" and line_of(where).startswith("instance_type:")
+    where = locate("endpoint.variants.AllTraffic.instance_type")
+    assert where.path == "conf/endpoint/realtime.yaml" and line_of(where).strip().startswith("instance_type:")
 
 
 def test_experiment_wins_when_it_sets_the_key():
@@ -45,7 +45,7 @@ def test_unknown_key_falls_back_to_the_group_file():
 
 def test_an_inherited_key_points_at_the_option_that_writes_it():
     # serverless.yaml inherits realtime.yaml (defaults: [realtime]) and writes only its differences.
-    inherited = locate("endpoint.instance_type", {"endpoint": "serverless"})
+    inherited = locate("endpoint.variants.AllTraffic.instance_type", {"endpoint": "serverless"})
     assert inherited.path == "conf/endpoint/realtime.yaml"
     assert line_of(inherited).strip().startswith("instance_type:")
     own = locate("endpoint.serverless_memory_mb", {"endpoint": "serverless"})

@@ -16,7 +16,7 @@ class InstanceAllowList(Rule):
     id = "SG-COST-001"
     severity = "high"
     title = "Instance type outside the allow-list for its use"
-    config_key = "endpoint.instance_type"
+    config_key = "endpoint.variants"
     remediation = ("Pick an instance type from policy.allowed_instance_types (hosting, training, notebook or "
                    "ec2), or extend the list in the policy config through review.")
 
@@ -27,10 +27,10 @@ class InstanceAllowList(Rule):
             sized = [v for v in config.properties.get("ProductionVariants", []) if "ServerlessConfig" not in v]
             outside = [str(v.get("InstanceType")) for v in sized if v.get("InstanceType") not in allowed.hosting]
             if outside:
-                yield self._allowed(config.logical_id, "endpoint.instance_type", "hosting", ", ".join(outside),
+                yield self._allowed(config.logical_id, "endpoint.variants", "hosting", ", ".join(outside),
                                     allowed.hosting)
             else:
-                yield self.outcome(config.logical_id, config_key="endpoint.instance_type")
+                yield self.outcome(config.logical_id, config_key="endpoint.variants")
         for notebook in ctx.stack.find("AWS::SageMaker::NotebookInstance"):
             yield self._allowed(notebook.logical_id, "notebook.instance_type", "notebook",
                                 notebook.properties.get("InstanceType"), allowed.notebook)

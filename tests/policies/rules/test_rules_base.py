@@ -69,8 +69,8 @@ def test_outcome_defaults_to_the_rule_config_key():
     rule = declare()()
     assert rule.outcome("Endpoint") == Outcome("Endpoint", "endpoint")
     assert rule.outcome("Endpoint").passed
-    finding = rule.outcome("Endpoint", "too big", config_key="endpoint.instance_type", severity="high")
-    assert finding == Outcome("Endpoint", "endpoint.instance_type", "too big", "high") and not finding.passed
+    finding = rule.outcome("Endpoint", "too big", config_key="endpoint.variants.AllTraffic.instance_type", severity="high")
+    assert finding == Outcome("Endpoint", "endpoint.variants.AllTraffic.instance_type", "too big", "high") and not finding.passed
 
 
 # ---- the context ------------------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ BAD_VALUES: dict[str, tuple[list[str], str]] = {
     "notebook": (["notebook.root_access=Sometimes"], "notebook.root_access"),
     "policy": (["policy.fail_on=severe"], "policy.fail_on"),
     "pricing": (["pricing.spot_discount=1.5"], "pricing.spot_discount"),
-    "experiment": (["experiment=production", "endpoint.initial_instance_count=1"], "endpoint.initial_instance_count"),
+    "experiment": (["experiment=production", "endpoint.variants.AllTraffic.initial_instance_count=1"], "endpoint.variants.AllTraffic.initial_instance_count"),
 }
 
 

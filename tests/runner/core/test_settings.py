@@ -18,7 +18,7 @@ def test_defaults_are_the_reference_values() -> None:
     s = compose_settings()
     assert (s.target.kind, s.data.name, s.model.arch, s.data.image_size) == ("local", "digits", "resnet18", 64)
     assert s.model.weights is None and s.model.freeze_backbone is False
-    assert (s.endpoint.instance_type, s.endpoint.initial_instance_count) == ("ml.m5.large", 1)
+    assert (s.endpoint.variants["AllTraffic"].instance_type, s.endpoint.variants["AllTraffic"].initial_instance_count) == ("ml.m5.large", 1)
     a = s.autoscaling
     assert (a.min_capacity, a.max_capacity, a.target_value, a.scale_in_cooldown, a.scale_out_cooldown) == (1, 3, 20.0, 30, 30)
     assert (s.function.reserved_concurrency, s.function.provisioned_concurrency) == (5, 2)
@@ -32,8 +32,8 @@ def test_defaults_are_the_reference_values() -> None:
         (["iam.roles.lambda_invoke.scopes=[{service: s3}]"], "iam.roles.lambda_invoke.scopes[0].actions",
          "a value is required"),
         (["+endpoint.colour=red"], "endpoint.colour", "unknown key"),
-        (["endpoint.instance_type=ml.m5.huge"], "endpoint.instance_type", "unknown hosting instance type"),
-        (["endpoint.instance_type=ml.t3.medium"], "endpoint.instance_type", "known (hosting)"),
+        (["endpoint.variants.AllTraffic.instance_type=ml.m5.huge"], "endpoint.variants.AllTraffic.instance_type", "unknown hosting instance type"),
+        (["endpoint.variants.AllTraffic.instance_type=ml.t3.medium"], "endpoint.variants.AllTraffic.instance_type", "known (hosting)"),
         (["training=sagemaker", "training.instance_type=m5.xlarge"], "training.instance_type", "unknown training instance type"),
         (["training=ec2", "training.instance_type=ml.m5.xlarge"], "training.instance_type", "unknown ec2 instance type"),
         (["notebook=t3_medium", "notebook.instance_type=ml.m5.large"], "notebook.instance_type", "unknown notebook instance type"),
@@ -53,7 +53,7 @@ def test_defaults_are_the_reference_values() -> None:
         (["stage=launch"], "stage", "allowed: check, plan"),
         (["name=Bad_Name"], "name", "must be 3-24 characters"),
         (["policy.fail_on=severe"], "policy.fail_on", "allowed: info, low"),
-        (["endpoint.initial_instance_count=5"], "endpoint.initial_instance_count", "within autoscaling bounds"),
+        (["endpoint.variants.AllTraffic.initial_instance_count=5"], "endpoint.variants.AllTraffic.initial_instance_count", "within autoscaling bounds"),
         (["training.use_spot=true"], "training.use_spot", "sagemaker launcher"),
         (["training=sagemaker", "training.max_wait=60"], "training.max_wait", "must be >= training.max_runtime"),
         (["hpo=sagemaker_tuner"], "hpo", "needs training=sagemaker"),
@@ -85,7 +85,6 @@ def test_defaults_are_the_reference_values() -> None:
         (["training.weight_decay=1.5"], "training.weight_decay", "allowed: 0 to 1"),
         (["training.volume_size_gb=0"], "training.volume_size_gb", "allowed: 1 to 16384"),
         (["endpoint.kind=batch"], "endpoint.kind", "allowed: realtime, serverless"),
-        (["endpoint.variant_name=-all"], "endpoint.variant_name", "must be 1-63 letters, digits or '-'"),
         (["endpoint.data_capture_percentage=0"], "endpoint.data_capture_percentage", "allowed: 1 to 100"),
         (["endpoint.top_k=0"], "endpoint.top_k", "allowed: 1 to 100"),
         (["endpoint.serverless_memory_mb=1000"], "endpoint.serverless_memory_mb", "allowed: 1024, 2048, 3072"),
@@ -152,7 +151,7 @@ def test_reference_preset_holds_the_original_choices() -> None:
     assert (s.hpo.learning_rate.min, s.hpo.learning_rate.max) == (0.001, 0.1)
     assert s.hpo.batch_size == [32, 64, 128, 256, 512]
     assert s.hpo.objective_regex == r"Testing Loss: ([0-9\.]+)"
-    assert (s.endpoint.instance_type, s.endpoint.initial_instance_count) == ("ml.m5.large", 1)
+    assert (s.endpoint.variants["AllTraffic"].instance_type, s.endpoint.variants["AllTraffic"].initial_instance_count) == ("ml.m5.large", 1)
     assert (s.autoscaling.max_capacity, s.autoscaling.target_value) == (3, 20.0)
     assert (s.autoscaling.scale_in_cooldown, s.autoscaling.scale_out_cooldown) == (30, 30)
     assert (s.function.reserved_concurrency, s.function.provisioned_concurrency) == (5, 2)
@@ -179,7 +178,7 @@ def test_messages_read_as_one_sentence(overrides: list[str], message: str) -> No
 
 
 @pytest.mark.parametrize(("key", "value"), [("name", "sagegate-demo\n"), ("target.region", "us-east-1\n"),
-                                            ("endpoint.variant_name", "AllTraffic\n"), ("function.alias", "live\n")])
+                                            ("function.alias", "live\n")])
 def test_a_trailing_newline_does_not_match_a_name_pattern(key: str, value: str) -> None:
     cfg = compose_config()
     OmegaConf.update(cfg, key, value)
@@ -193,7 +192,7 @@ def test_capacity_order_is_not_checked_while_autoscaling_is_off() -> None:
 
 
 def test_a_serverless_endpoint_ignores_the_autoscaling_bounds() -> None:
-    assert compose_settings(["endpoint=serverless", "endpoint.initial_instance_count=5"]).endpoint.kind == "serverless"
+    assert compose_settings(["endpoint=serverless", "endpoint.variants.AllTraffic.initial_instance_count=5"]).endpoint.kind == "serverless"
 
 
 def test_validation_stays_fast() -> None:
@@ -204,3 +203,44 @@ def test_validation_stays_fast() -> None:
     for _ in range(100):
         load_settings(container)
     assert (time.perf_counter() - started) / 100 < 0.002
+
+
+def _variant(**values: object) -> dict[str, object]:
+    return {"instance_type": "ml.m5.large", "initial_instance_count": 1, "weight": 1.0, **values}
+
+
+@pytest.mark.parametrize(
+    ("variants", "message"),
+    [
+        ({"-all": _variant()}, "endpoint.variants.-all: '-all' must be 1-63 letters, digits or '-'"),
+        ({"AllTraffic\n": _variant()}, "endpoint.variants.AllTraffic\n: 'AllTraffic\\n' must be 1-63 letters"),
+        ({}, "endpoint.variants: needs at least one value"),
+        ({f"V{i}": _variant() for i in range(11)}, "endpoint.variants: 11 values; allowed: at most 10"),
+        ({"A": _variant(weight=-1)}, "endpoint.variants.A.weight: -1 must be >= 0"),
+        ({"A": _variant(max_capacity=2, initial_instance_count=3)},
+         "endpoint.variants.A.initial_instance_count: 3 must be within autoscaling bounds [1, 2]"),
+        ({"A": _variant(min_capacity=3, max_capacity=2)}, "endpoint.variants.A.min_capacity: 3 must be <= the"),
+        ({"A": _variant(instance_type="ml.x9.huge")}, "endpoint.variants.A.instance_type: unknown hosting instance"),
+    ],
+)
+def test_production_variants_are_checked_one_by_one(variants: dict, message: str) -> None:
+    cfg = compose_config()
+    cfg.endpoint.variants = variants
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}"):
+        load_settings(cfg)
+
+
+def test_a_serverless_endpoint_has_one_variant() -> None:
+    cfg = compose_config(["endpoint=serverless"])
+    cfg.endpoint.variants = {"A": _variant(), "B": _variant()}
+    with pytest.raises(ConfigError, match="^endpoint.variants: a serverless endpoint has exactly one variant, not 2$"):
+        load_settings(cfg)
+
+
+def test_two_variants_each_with_their_own_bounds() -> None:
+    s = compose_settings(["endpoint=ab_test", "autoscaling.max_capacity=4"])
+    a, c = s.endpoint.variants["AllTraffic"], s.endpoint.variants["Candidate"]
+    assert (a.instance_type, a.weight, a.bounds(s.autoscaling)) == ("ml.m5.large", 0.8, (1, 4))
+    assert (c.instance_type, c.weight, c.bounds(s.autoscaling)) == ("ml.c5.large", 0.2, (1, 2))
+    off = compose_settings(["endpoint=ab_test", "autoscaling=none"])
+    assert off.endpoint.variants["Candidate"].bounds(off.autoscaling) == (1, 1)

@@ -115,7 +115,7 @@ def test_changed_instance_type_replaces_the_config_and_updates_the_endpoint(loca
     first = stack_for(stack_name)
     apply(first, local_target)
     old_config = first.resource("EndpointConfig").properties["EndpointConfigName"]
-    second = stack_for(stack_name, "endpoint.instance_type=ml.c5.xlarge")
+    second = stack_for(stack_name, "endpoint.variants.AllTraffic.instance_type=ml.c5.xlarge")
     new_config = second.resource("EndpointConfig").properties["EndpointConfigName"]
     assert new_config != old_config
 

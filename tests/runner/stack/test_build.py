@@ -67,7 +67,7 @@ def test_every_taggable_resource_carries_the_stack_tag(preset: str) -> None:
 
 def test_endpoint_config_name_changes_with_its_content() -> None:
     small = _stack([]).resource("EndpointConfig").physical_name
-    large = _stack(["endpoint.instance_type=ml.c5.xlarge"]).resource("EndpointConfig").physical_name
+    large = _stack(["endpoint.variants.AllTraffic.instance_type=ml.c5.xlarge"]).resource("EndpointConfig").physical_name
     assert small != large and small == _stack([]).resource("EndpointConfig").physical_name
 
 

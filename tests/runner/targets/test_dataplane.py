@@ -106,3 +106,25 @@ def test_runner_local_finds_what_was_deployed(local_target, stack_name, artifact
     planes = DataPlanes(local_target, tmp_path)
     assert planes._artifact(deployment).read_bytes() == artifact.read_bytes()
     assert planes._code(deployment, names.bucket) == stack.resource("InvokeFunction").properties["Code"]
+
+
+def test_the_local_endpoint_serves_every_deployed_variant(local_target, stack_name, artifact, tmp_path):
+    """endpoint=ab_test: the runtime API answers as one of the two variants, and a request that
+    targets a variant (X-Amzn-SageMaker-Target-Variant) is answered by that one."""
+    settings = settings_for(stack_name, "endpoint=ab_test")
+    names = build_stack(settings).names
+    ensure_bucket(local_target, names)
+    stack = build_stack(settings, model_data_url=upload_artifact(local_target, names, artifact))
+    apply(stack, local_target)
+
+    with start_data_plane(settings, local_target, stack, artifact, log_dir=tmp_path / "logs") as plane:
+        import boto3
+
+        runtime = boto3.client("sagemaker-runtime", endpoint_url=plane.endpoint_url, region_name="us-east-1",
+                               aws_access_key_id="testing", aws_secret_access_key="testing")
+        seen = {runtime.invoke_endpoint(EndpointName=names.endpoint_name, Body=_png(),
+                                        ContentType="image/png")["InvokedProductionVariant"] for _ in range(12)}
+        assert seen <= {"AllTraffic", "Candidate"} and seen
+        targeted = runtime.invoke_endpoint(EndpointName=names.endpoint_name, Body=_png(), ContentType="image/png",
+                                           TargetVariant="Candidate")
+        assert targeted["InvokedProductionVariant"] == "Candidate"

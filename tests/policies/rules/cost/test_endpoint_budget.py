@@ -8,7 +8,7 @@ from policy_helpers import HUGE_ENDPOINT, Case, assert_fails, assert_passes
 RULE = "SG-COST-002"
 FAILING = [
     Case((HUGE_ENDPOINT,), severity="high", resource="Endpoint", config_key="autoscaling.max_capacity"),
-    Case(("autoscaling=none", "endpoint.initial_instance_count=40"), config_key="endpoint.initial_instance_count",
+    Case(("autoscaling=none", "endpoint.variants.AllTraffic.initial_instance_count=40"), config_key="endpoint.variants",
          note="no-autoscaling"),
     Case(("endpoint=serverless", "autoscaling=none", "policy.budgets_usd.endpoint_monthly=1"),
          config_key="endpoint.serverless_max_concurrency", note="serverless"),

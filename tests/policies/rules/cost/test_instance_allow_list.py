@@ -18,7 +18,7 @@ def add_variant(instance_type: str):
 FAILING = [
     Case((*SM, "training.instance_type=ml.p3.16xlarge"), resource="TrainingJob", config_key="training.instance_type"),
     Case(("training=ec2", "training.instance_type=p3.2xlarge"), resource="Ec2TrainingRun"),
-    Case((HUGE_ENDPOINT,), resource="EndpointConfig", config_key="endpoint.instance_type"),
+    Case((HUGE_ENDPOINT,), resource="EndpointConfig", config_key="endpoint.variants"),
     Case(mutate=add_variant("ml.p3.2xlarge"), resource="EndpointConfig", note="second-variant"),
     Case(("notebook=t3_medium", "notebook.instance_type=ml.t3.xlarge"), resource="NotebookInstance",
          config_key="notebook.instance_type"),

@@ -12,7 +12,7 @@ FAILING = [
 ]
 PASSING = [
     Case((f"endpoint.kms_key_id={KEY_ARN}",)),
-    Case(("endpoint.instance_type=ml.g4dn.xlarge", "endpoint.kms_key_id=null"), note="local-storage"),
+    Case(("endpoint.variants.AllTraffic.instance_type=ml.g4dn.xlarge", "endpoint.kms_key_id=null"), note="local-storage"),
 ]
 
 

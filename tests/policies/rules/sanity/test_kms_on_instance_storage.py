@@ -9,7 +9,7 @@ RULE = "SG-SAN-008"
 FAILING = [
     Case(("training=sagemaker", "training.volume_kms_key_id=alias/aws/sagemaker"), severity="high",
          resource="TrainingJob", config_key="training.volume_kms_key_id"),
-    Case(("endpoint.instance_type=ml.g4dn.xlarge",), resource="EndpointConfig", config_key="endpoint.kms_key_id"),
+    Case(("endpoint.variants.AllTraffic.instance_type=ml.g4dn.xlarge",), resource="EndpointConfig", config_key="endpoint.kms_key_id"),
 ]
 PASSING = [
     Case(SM),

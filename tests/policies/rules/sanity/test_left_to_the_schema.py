@@ -20,8 +20,8 @@ REJECTED = [
     ("SG-SAN-004", ("autoscaling.min_capacity=4",), "autoscaling.min_capacity"),
     ("SG-SAN-004", ("autoscaling.min_capacity=0",), "autoscaling.min_capacity"),
     ("SG-SAN-004", ("autoscaling.max_capacity=0",), "autoscaling.max_capacity"),
-    ("SG-SAN-004", ("endpoint.initial_instance_count=5",), "endpoint.initial_instance_count"),
-    ("SG-SAN-004", ("autoscaling.min_capacity=2",), "endpoint.initial_instance_count"),
+    ("SG-SAN-004", ("endpoint.variants.AllTraffic.initial_instance_count=5",), "endpoint.variants.AllTraffic.initial_instance_count"),
+    ("SG-SAN-004", ("autoscaling.min_capacity=2",), "endpoint.variants.AllTraffic.initial_instance_count"),
     # SG-SAN-005 "Provisioned concurrency above reserved concurrency".
     ("SG-SAN-005", ("function.provisioned_concurrency=6",), "function.provisioned_concurrency"),
     # SG-SAN-007 "Scaling policy target or cooldowns out of range": target > 0, cooldowns 0..86400 s.
