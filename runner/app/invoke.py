@@ -84,6 +84,10 @@ def samples(context: RunContext, data_dir: Callable[[], Path] | None) -> list[Sa
         if images:
             picked.append(Sample(f"{folder.name}/{images[0].name}", images[0].read_bytes(),
                                  _content_type(images[0]), folder.name))
+    if not picked:
+        # A smoke test that sends nothing proves nothing.
+        raise UserError(f"data.source: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in the test split's "
+                        f"class folders under {test}; pass image=PATH")
     return picked
 
 
@@ -146,6 +150,15 @@ def function_caller(settings: Settings, target: Target, plane: DataPlane | None 
     return _http_caller(runtimes[names.function_name].rstrip("/") + "/")
 
 
+def _top_predictions(body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The first image's top-k of a handler's 200 body ({"predictions": [[{label, score}, ...]]})."""
+    predictions = body.get("predictions")
+    if isinstance(predictions, list) and predictions and isinstance(predictions[0], list) and predictions[0] \
+            and all(isinstance(p, dict) and "label" in p and "score" in p for p in predictions[0]):
+        return predictions[0]
+    return None
+
+
 def run(context: RunContext, caller: Caller, batch: list[Sample]) -> list[dict[str, Any]]:
     """Send every sample, print a table, return the records; a failed call fails the smoke test."""
     records = []
@@ -153,11 +166,13 @@ def run(context: RunContext, caller: Caller, batch: list[Sample]) -> list[dict[s
         answer = caller(sample)
         record: dict[str, Any] = {"image": sample.name, "true_label": sample.true_label, "status": answer.status,
                                   "latency_ms": round(answer.latency_ms, 1)}
-        if answer.status == 200:
-            top = answer.body["predictions"][0]
+        top = _top_predictions(answer.body) if answer.status == 200 else None
+        if top:
             record["predictions"] = top
             record["label"], record["score"] = top[0]["label"], top[0]["score"]
         else:
+            # Not an answer the handler gives: a failed call, or a 200 without predictions.
+            record["status"] = answer.status if answer.status != 200 else "200 without predictions"
             record["error"] = answer.body
         records.append(record)
     _print(context, records)

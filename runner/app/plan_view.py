@@ -8,60 +8,14 @@ from rich.console import Console
 from rich.table import Table
 
 from runner.core.cost import CostSummary
+from runner.deploy.drivers import DRIVERS
 from runner.stack.model import JobSpec, Resource, Stack
 
 
-def _actions(document: dict[str, Any]) -> list[str]:
-    lines = []
-    for statement in document.get("Statement", []):
-        actions = statement.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        resources = statement.get("Resource", [])
-        count = 1 if isinstance(resources, str) else len(resources)
-        lines.append(f"{', '.join(actions)} on {count} resource{'s' if count != 1 else ''}")
-    return lines
-
-
 def describe(resource: Resource) -> str:
-    """The values that matter for one resource, on one or a few lines."""
-    p = resource.properties
-    kind = resource.type
-    if kind == "AWS::IAM::Role":
-        principal = p["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"]
-        scopes = [line for policy in p.get("Policies", []) for line in _actions(policy["PolicyDocument"])]
-        return "\n".join([f"trusted by {principal}", *scopes, *p.get("ManagedPolicyArns", [])])
-    if kind == "AWS::SageMaker::Model":
-        return f"image {p['PrimaryContainer']['Image'].split('/')[-1]}\ndata {p['PrimaryContainer']['ModelDataUrl']}"
-    if kind == "AWS::SageMaker::EndpointConfig":
-        lines = []
-        for v in p["ProductionVariants"]:
-            if "ServerlessConfig" in v:
-                sc = v["ServerlessConfig"]
-                lines.append(f"{v['VariantName']}: serverless {sc['MemorySizeInMB']} MB, max concurrency {sc['MaxConcurrency']}")
-            else:
-                lines.append(f"{v['VariantName']}: {v['InstanceType']} x {v['InitialInstanceCount']}")
-        lines.append(f"KMS {p.get('KmsKeyId', 'default')}")
-        return "\n".join(lines)
-    if kind == "AWS::SageMaker::Endpoint":
-        return f"config {p['EndpointConfigName']}"
-    if kind == "AWS::ApplicationAutoScaling::ScalableTarget":
-        return f"{p['ResourceId']}\ncapacity {p['MinCapacity']}..{p['MaxCapacity']}"
-    if kind == "AWS::ApplicationAutoScaling::ScalingPolicy":
-        c = p["TargetTrackingScalingPolicyConfiguration"]
-        return (f"target {c['TargetValue']:g} {c['PredefinedMetricSpecification']['PredefinedMetricType']}\n"
-                f"cooldowns in {c['ScaleInCooldown']} s / out {c['ScaleOutCooldown']} s")
-    if kind == "AWS::Lambda::Function":
-        return (f"{p['Runtime']} {p['MemorySize']} MB timeout {p['Timeout']} s\n"
-                f"reserved concurrency {p['ReservedConcurrentExecutions']}")
-    if kind == "AWS::Lambda::Alias":
-        pc = p.get("ProvisionedConcurrencyConfig", {}).get("ProvisionedConcurrentExecutions", 0)
-        return f"alias {p['Name']}, provisioned concurrency {pc}"
-    if kind == "AWS::Lambda::Version":
-        return p["Description"]
-    if kind == "AWS::SageMaker::NotebookInstance":
-        return (f"{p['InstanceType']}, root {p['RootAccess']}, internet {p['DirectInternetAccess']}, "
-                f"KMS {p.get('KmsKeyId', 'none')}")
-    return ""
+    """The values that matter for one resource, on one or a few lines (its kind's driver knows which)."""
+    driver = DRIVERS.get(resource.type)
+    return driver.describe(resource.properties) if driver is not None else ""
 
 
 def describe_job(job: JobSpec) -> str:

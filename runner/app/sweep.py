@@ -120,12 +120,18 @@ def summary_rows(sweep_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
             if isinstance(value, int | float):
                 row[name] = value
         rows.append(row)
+    # Ties (e.g. every row of a learning-rate sweep costs the same) keep the job order: 2 before 10.
     rows.sort(key=lambda r: (r["monthly_max_usd"] is None, r["monthly_max_usd"] or 0.0,
-                             r["monthly_min_usd"] or 0.0, str(r["job"])))
+                             r["monthly_min_usd"] or 0.0, _job_number(r["job"])))
     return rows, swept
 
 
 VALIDATION_LOSS_KEYS = ("best_valid_loss", "valid_loss", "validation_loss")
+
+
+def _job_number(job: object) -> tuple[int, str]:
+    text = str(job)
+    return (int(text), "") if text.isdigit() else (1 << 30, text)
 
 
 def validation_loss(row: dict[str, Any]) -> float | None:

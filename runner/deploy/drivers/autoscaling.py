@@ -22,6 +22,9 @@ class ScalableTargetDriver(Driver):
     tagged = False
     reregistered_on_endpoint_update = True
 
+    def describe(self, props: dict[str, Any]) -> str:
+        return f"{props['ResourceId']}\ncapacity {props['MinCapacity']}..{props['MaxCapacity']}"
+
     def name(self, props: dict[str, Any]) -> str:
         return str(props["ResourceId"])
 
@@ -85,6 +88,11 @@ class ScalingPolicyDriver(Driver):
     tagged = False
     reregistered_on_endpoint_update = True
     replace_on = frozenset({"PolicyType"})
+
+    def describe(self, props: dict[str, Any]) -> str:
+        c = props["TargetTrackingScalingPolicyConfiguration"]
+        return (f"target {c['TargetValue']:g} {c['PredefinedMetricSpecification']['PredefinedMetricType']}\n"
+                f"cooldowns in {c['ScaleInCooldown']} s / out {c['ScaleOutCooldown']} s")
 
     def desired_state(self, props: dict[str, Any]) -> dict[str, Any]:
         return {"PolicyType": props["PolicyType"],

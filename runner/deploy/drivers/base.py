@@ -99,6 +99,10 @@ class Driver:
         """The resource's name in plans and reports."""
         return physical_name(props)
 
+    def describe(self, props: dict[str, Any]) -> str:
+        """The values that matter for one resource of this kind, on a line or a few (plans)."""
+        return ""
+
     def reconfigures_endpoint(self, details: list[str]) -> bool:
         """Whether an update with these changed properties moves an endpoint to a new config."""
         return False

@@ -18,8 +18,25 @@ from runner.deploy.drivers.base import (
 )
 
 
+def _actions(document: dict[str, Any]) -> list[str]:
+    """One line per statement of a policy document: its actions and how many resources."""
+    lines = []
+    for statement in document.get("Statement", []):
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = statement.get("Resource", [])
+        count = 1 if isinstance(resources, str) else len(resources)
+        lines.append(f"{', '.join(actions)} on {count} resource{'s' if count != 1 else ''}")
+    return lines
+
+
 class RoleDriver(Driver):
     type = "AWS::IAM::Role"
+
+    def describe(self, props: dict[str, Any]) -> str:
+        principal = props["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"]
+        scopes = [line for policy in props.get("Policies", []) for line in _actions(policy["PolicyDocument"])]
+        return "\n".join([f"trusted by {principal}", *scopes, *props.get("ManagedPolicyArns", [])])
 
     def desired_state(self, props: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -123,6 +140,9 @@ class RoleDriver(Driver):
 
 class InstanceProfileDriver(Driver):
     type = "AWS::IAM::InstanceProfile"
+
+    def describe(self, props: dict[str, Any]) -> str:
+        return f"for EC2 instances, as role {', '.join(props['Roles'])}"
 
     def desired_state(self, props: dict[str, Any]) -> dict[str, Any]:
         return {"Roles": sorted(props.get("Roles", []))}

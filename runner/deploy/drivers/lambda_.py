@@ -43,6 +43,10 @@ def _code_sha256_b64(ctx: DriverContext, code: dict[str, str]) -> str | None:
 class FunctionDriver(Driver):
     type = "AWS::Lambda::Function"
 
+    def describe(self, props: dict[str, Any]) -> str:
+        return (f"{props['Runtime']} {props['MemorySize']} MB timeout {props['Timeout']} s\n"
+                f"reserved concurrency {props['ReservedConcurrentExecutions']}")
+
     def desired_state(self, props: dict[str, Any]) -> dict[str, Any]:
         state = {k: props.get(k) for k in _CONFIG_KEYS}
         return state | {"Architectures": props.get("Architectures", ["x86_64"]), "Code": props["Code"],
@@ -147,6 +151,9 @@ class VersionDriver(Driver):
     tagged = False
     named_by_live = True
 
+    def describe(self, props: dict[str, Any]) -> str:
+        return str(props["Description"])
+
     def name(self, props: dict[str, Any]) -> str:
         return f"{props['FunctionName']}:{props.get('Version', PENDING)}"
 
@@ -194,6 +201,10 @@ class VersionDriver(Driver):
 class AliasDriver(Driver):
     type = "AWS::Lambda::Alias"
     tagged = False
+
+    def describe(self, props: dict[str, Any]) -> str:
+        pc = props.get("ProvisionedConcurrencyConfig", {}).get("ProvisionedConcurrentExecutions", 0)
+        return f"alias {props['Name']}, provisioned concurrency {pc}"
 
     def name(self, props: dict[str, Any]) -> str:
         return f"{props['FunctionName']}:{props['Name']}"

@@ -60,6 +60,10 @@ class ModelDriver(Driver):
     type = "AWS::SageMaker::Model"
     replace_on = frozenset({"ExecutionRoleArn", "PrimaryContainer", "EnableNetworkIsolation"})
 
+    def describe(self, props: dict[str, Any]) -> str:
+        container = props["PrimaryContainer"]
+        return f"image {container['Image'].split('/')[-1]}\ndata {container['ModelDataUrl']}"
+
     def desired_state(self, props: dict[str, Any]) -> dict[str, Any]:
         return {"ExecutionRoleArn": props["ExecutionRoleArn"], "PrimaryContainer": props["PrimaryContainer"],
                 "EnableNetworkIsolation": bool(props.get("EnableNetworkIsolation", False)),
@@ -133,6 +137,18 @@ class EndpointConfigDriver(Driver):
     type = "AWS::SageMaker::EndpointConfig"
     replace_on = frozenset({"ProductionVariants", "KmsKeyId", "DataCaptureConfig"})
 
+    def describe(self, props: dict[str, Any]) -> str:
+        lines = []
+        for v in props["ProductionVariants"]:
+            if "ServerlessConfig" in v:
+                sc = v["ServerlessConfig"]
+                lines.append(f"{v['VariantName']}: serverless {sc['MemorySizeInMB']} MB, "
+                             f"max concurrency {sc['MaxConcurrency']}")
+            else:
+                lines.append(f"{v['VariantName']}: {v['InstanceType']} x {v['InitialInstanceCount']}")
+        lines.append(f"KMS {props.get('KmsKeyId', 'default')}")
+        return "\n".join(lines)
+
     def desired_state(self, props: dict[str, Any]) -> dict[str, Any]:
         return {"ProductionVariants": props["ProductionVariants"], "KmsKeyId": props.get("KmsKeyId"),
                 "DataCaptureConfig": props.get("DataCaptureConfig"), "Tags": tag_dict(props.get("Tags"))}
@@ -205,6 +221,9 @@ class EndpointConfigDriver(Driver):
 
 class EndpointDriver(Driver):
     type = "AWS::SageMaker::Endpoint"
+
+    def describe(self, props: dict[str, Any]) -> str:
+        return f"config {props['EndpointConfigName']}"
 
     def reconfigures_endpoint(self, details: list[str]) -> bool:
         return "EndpointConfigName" in details
@@ -316,6 +335,10 @@ class NotebookInstanceDriver(Driver):
     type = "AWS::SageMaker::NotebookInstance"
     replace_on = frozenset({"InstanceType", "RoleArn", "VolumeSizeInGB", "DirectInternetAccess", "RootAccess",
                             "KmsKeyId"})
+
+    def describe(self, props: dict[str, Any]) -> str:
+        return (f"{props['InstanceType']}, root {props['RootAccess']}, internet {props['DirectInternetAccess']}, "
+                f"KMS {props.get('KmsKeyId', 'none')}")
 
     def desired_state(self, props: dict[str, Any]) -> dict[str, Any]:
         keys = ("InstanceType", "RoleArn", "VolumeSizeInGB", "DirectInternetAccess", "RootAccess", "KmsKeyId")

@@ -178,11 +178,6 @@ def test_an_unknown_kind_has_no_description():
     assert describe(Resource("Q", "AWS::SQS::Queue", {"QueueName": "q"})) == ""
 
 
-INSTANCE_PROFILE_UNDESCRIBED = pytest.mark.xfail(strict=True, reason=(
-    "plan_view.describe has no branch for AWS::IAM::InstanceProfile (built for training=ec2): the plan "
-    "table shows an empty 'what matters' cell instead of the role(s) the profile carries"))
-
-
 def _built_resource_of(kind: str) -> Resource:
     """The first resource of ``kind`` in the stacks of the default config and a few options."""
     for overrides in ((), NOTEBOOK, EC2, ("endpoint=serverless",)):
@@ -193,16 +188,14 @@ def _built_resource_of(kind: str) -> Resource:
 
 
 @pytest.mark.parametrize("kind", [
-    pytest.param(cls.type, id=cls.type.replace("AWS::", ""),
-                 marks=[INSTANCE_PROFILE_UNDESCRIBED] if cls.type == "AWS::IAM::InstanceProfile" else [])
-    for cls in KIND_ORDER])
+    pytest.param(cls.type, id=cls.type.replace("AWS::", "")) for cls in KIND_ORDER])
 def test_every_kind_the_deploy_layer_knows_is_described(kind: str):
     assert describe(_built_resource_of(kind)).strip()
 
 
-def test_the_instance_profile_is_built_for_ec2_training():
-    # The xfail above is about the description, not a missing resource.
-    assert _built_resource_of("AWS::IAM::InstanceProfile").properties["Roles"]
+def test_the_instance_profile_names_its_role():
+    profile = _built_resource_of("AWS::IAM::InstanceProfile")
+    assert describe(profile) == f"for EC2 instances, as role {profile.properties['Roles'][0]}"
 
 
 # ---- describe_job -------------------------------------------------------------------------------------

@@ -153,9 +153,6 @@ def test_ties_in_cost_are_broken_by_min_cost(tmp_path: Path):
     assert [r["job"] for r in summary_rows(sweep)[0]] == [1, 0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "summary_rows breaks cost ties with str(job): rows of equal cost (every row of a stage=train "
-    "learning-rate sweep) come out 0, 1, 10, 11, 2, ... instead of in job order"))
 def test_rows_of_equal_cost_keep_the_job_order(tmp_path: Path):
     sweep = _write_jobs(tmp_path, {str(n): _record([f"training.learning_rate={n}"], cost=(89.43, 257.33))
                                    for n in range(12)})
