@@ -50,7 +50,6 @@ def precompute_checkov(task_overrides: list[str], cache_dir: Path, console: Cons
     from policies.checkov.runner import render_template, warm_cache
     from runner.app.compose import compose_jobs
     from runner.core.errors import ConfigError
-    from runner.core.names import LOCAL_ACCOUNT
     from runner.core.settings import load_settings
     from runner.stack.build import build_stack
 
@@ -65,12 +64,9 @@ def precompute_checkov(task_overrides: list[str], cache_dir: Path, console: Cons
         if not settings.policy.checkov.enabled:
             continue
         if account is None:
-            if settings.target.kind == "aws":
-                from runner.targets import account_for
+            from runner.targets import account_of  # asks AWS once per sweep on target=aws
 
-                account = account_for(settings)
-            else:
-                account = LOCAL_ACCOUNT
+            account = account_of(settings)
         templates.append(render_template(settings, build_stack(settings, account=account)))
         timeout_s = max(timeout_s, float(settings.policy.checkov.timeout_s))
     if templates:
