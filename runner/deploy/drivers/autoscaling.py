@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from runner.deploy.drivers.base import Driver, DriverContext, Live, Undo
+from runner.deploy.drivers.sagemaker import EndpointDriver
 from runner.stack.autoscaling import SCALABLE_DIMENSION
 
 
@@ -66,9 +67,7 @@ class ScalableTargetDriver(Driver):
             aas.deregister_scalable_target(**key)
 
     def discover(self, ctx: DriverContext) -> list[Live]:
-        from runner.deploy.drivers.sagemaker import EndpointDriver
-
-        endpoint = EndpointDriver()._read(ctx, ctx.names.endpoint_name)
+        endpoint = EndpointDriver().read_named(ctx, ctx.names.endpoint_name)
         if endpoint is not None and endpoint.owner != ctx.stack_name:
             return []  # scaling of someone else's endpoint of the same name: not ours
         aas = ctx.client("application-autoscaling")

@@ -110,6 +110,10 @@ class Driver:
     def read(self, ctx: DriverContext, props: dict[str, Any]) -> Live | None:
         raise NotImplementedError
 
+    def read_named(self, ctx: DriverContext, name: str) -> Live | None:
+        """The live resource of this kind called ``name`` (None when there is none)."""
+        raise NotImplementedError
+
     def desired_state(self, props: dict[str, Any]) -> dict[str, Any]:
         """The desired properties in the shape ``read`` reports them."""
         return {k: v for k, v in props.items() if k != "Tags"} | {"Tags": tag_dict(props.get("Tags"))}

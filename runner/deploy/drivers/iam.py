@@ -49,9 +49,9 @@ class RoleDriver(Driver):
         }
 
     def read(self, ctx: DriverContext, props: dict[str, Any]) -> Live | None:
-        return self._read(ctx, props["RoleName"])
+        return self.read_named(ctx, props["RoleName"])
 
-    def _read(self, ctx: DriverContext, name: str) -> Live | None:
+    def read_named(self, ctx: DriverContext, name: str) -> Live | None:
         iam = ctx.client("iam")
         try:
             role = iam.get_role(RoleName=name)["Role"]
@@ -132,7 +132,7 @@ class RoleDriver(Driver):
         found = []
         for role in _all(iam, "list_roles", "Roles"):
             if role["RoleName"].startswith(f"{ctx.stack_name}-"):
-                live = self._read(ctx, role["RoleName"])
+                live = self.read_named(ctx, role["RoleName"])
                 if live and live.owner == ctx.stack_name:
                     found.append(live)
         return found
@@ -148,9 +148,9 @@ class InstanceProfileDriver(Driver):
         return {"Roles": sorted(props.get("Roles", []))}
 
     def read(self, ctx: DriverContext, props: dict[str, Any]) -> Live | None:
-        return self._read(ctx, props["InstanceProfileName"])
+        return self.read_named(ctx, props["InstanceProfileName"])
 
-    def _read(self, ctx: DriverContext, name: str) -> Live | None:
+    def read_named(self, ctx: DriverContext, name: str) -> Live | None:
         iam = ctx.client("iam")
         try:
             profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
@@ -198,7 +198,7 @@ class InstanceProfileDriver(Driver):
         found = []
         for profile in _all(iam, "list_instance_profiles", "InstanceProfiles"):
             if profile["InstanceProfileName"].startswith(f"{ctx.stack_name}-"):
-                live = self._read(ctx, profile["InstanceProfileName"])
+                live = self.read_named(ctx, profile["InstanceProfileName"])
                 if live and live.owner == ctx.stack_name:
                     found.append(live)
         return found

@@ -54,14 +54,14 @@ class FunctionDriver(Driver):
                         "Tags": tag_dict(props.get("Tags"))}
 
     def read(self, ctx: DriverContext, props: dict[str, Any]) -> Live | None:
-        live = self._read(ctx, props["FunctionName"])
+        live = self.read_named(ctx, props["FunctionName"])
         if live is not None:
             wanted = _code_sha256_b64(ctx, props["Code"])
             live.state["Code"] = props["Code"] if wanted == live.state["CodeSha256"] else {
                 "CodeSha256": live.state["CodeSha256"]}
         return live
 
-    def _read(self, ctx: DriverContext, name: str) -> Live | None:
+    def read_named(self, ctx: DriverContext, name: str) -> Live | None:
         lam = ctx.client("lambda")
         try:
             answer = lam.get_function(FunctionName=name)
@@ -142,7 +142,7 @@ class FunctionDriver(Driver):
             pass
 
     def discover(self, ctx: DriverContext) -> list[Live]:
-        live = self._read(ctx, ctx.names.function_name)
+        live = self.read_named(ctx, ctx.names.function_name)
         return [live] if live and live.owner == ctx.stack_name else []
 
 

@@ -50,7 +50,7 @@ def _list(sm: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
 
 def live_endpoint_config_name(ctx: DriverContext) -> str | None:
     """The config the stack's endpoint uses now (None without an owned endpoint)."""
-    endpoint = EndpointDriver()._read(ctx, ctx.names.endpoint_name)
+    endpoint = EndpointDriver().read_named(ctx, ctx.names.endpoint_name)
     if endpoint is None or endpoint.owner != ctx.stack_name:
         return None
     return endpoint.state["EndpointConfigName"]
@@ -70,9 +70,9 @@ class ModelDriver(Driver):
                 "Tags": tag_dict(props.get("Tags"))}
 
     def read(self, ctx: DriverContext, props: dict[str, Any]) -> Live | None:
-        return self._read(ctx, props["ModelName"])
+        return self.read_named(ctx, props["ModelName"])
 
-    def _read(self, ctx: DriverContext, name: str) -> Live | None:
+    def read_named(self, ctx: DriverContext, name: str) -> Live | None:
         sm = ctx.client("sagemaker")
         try:
             model = sm.describe_model(ModelName=name)
@@ -110,12 +110,12 @@ class ModelDriver(Driver):
 
     def predecessor(self, ctx: DriverContext, props: dict[str, Any]) -> Live | None:
         config_name = live_endpoint_config_name(ctx)
-        config = EndpointConfigDriver()._read(ctx, config_name) if config_name else None
+        config = EndpointConfigDriver().read_named(ctx, config_name) if config_name else None
         if config is None:
             return None
         for variant in config.state["ProductionVariants"]:
             if variant.get("ModelName") and variant["ModelName"] != props["ModelName"]:
-                model = self._read(ctx, variant["ModelName"])
+                model = self.read_named(ctx, variant["ModelName"])
                 if model and model.owner == ctx.stack_name:
                     return model
         return None
@@ -127,7 +127,7 @@ class ModelDriver(Driver):
         for item in _list(sm, "list_models", "Models", NameContains=prefix):
             if not item["ModelName"].startswith(prefix):  # NameContains matches anywhere (moto: not at all)
                 continue
-            live = self._read(ctx, item["ModelName"])
+            live = self.read_named(ctx, item["ModelName"])
             if live and live.owner == ctx.stack_name:
                 found.append(live)
         return found
@@ -161,9 +161,9 @@ class EndpointConfigDriver(Driver):
         return super().diff(props, Live(live.type, live.name, live.key, {**live.state, "ProductionVariants": projected}))
 
     def read(self, ctx: DriverContext, props: dict[str, Any]) -> Live | None:
-        return self._read(ctx, props["EndpointConfigName"])
+        return self.read_named(ctx, props["EndpointConfigName"])
 
-    def _read(self, ctx: DriverContext, name: str) -> Live | None:
+    def read_named(self, ctx: DriverContext, name: str) -> Live | None:
         sm = ctx.client("sagemaker")
         try:
             config = sm.describe_endpoint_config(EndpointConfigName=name)
@@ -201,7 +201,7 @@ class EndpointConfigDriver(Driver):
     def predecessor(self, ctx: DriverContext, props: dict[str, Any]) -> Live | None:
         config_name = live_endpoint_config_name(ctx)
         if config_name and config_name != props["EndpointConfigName"]:
-            config = self._read(ctx, config_name)
+            config = self.read_named(ctx, config_name)
             if config and config.owner == ctx.stack_name:
                 return config
         return None
@@ -213,7 +213,7 @@ class EndpointConfigDriver(Driver):
         for item in _list(sm, "list_endpoint_configs", "EndpointConfigs", NameContains=prefix):
             if not item["EndpointConfigName"].startswith(prefix):
                 continue
-            live = self._read(ctx, item["EndpointConfigName"])
+            live = self.read_named(ctx, item["EndpointConfigName"])
             if live and live.owner == ctx.stack_name:
                 found.append(live)
         return found
@@ -240,9 +240,9 @@ class EndpointDriver(Driver):
     replace_on = frozenset({"EndpointStatus"})
 
     def read(self, ctx: DriverContext, props: dict[str, Any]) -> Live | None:
-        return self._read(ctx, props["EndpointName"])
+        return self.read_named(ctx, props["EndpointName"])
 
-    def _read(self, ctx: DriverContext, name: str) -> Live | None:
+    def read_named(self, ctx: DriverContext, name: str) -> Live | None:
         sm = ctx.client("sagemaker")
         try:
             endpoint = sm.describe_endpoint(EndpointName=name)
@@ -308,10 +308,10 @@ class EndpointDriver(Driver):
                 return
             raise
 
-        ctx.wait(f"endpoint {name} to be deleted", lambda: self._read(ctx, name) is None, ENDPOINT_DELAY_S)
+        ctx.wait(f"endpoint {name} to be deleted", lambda: self.read_named(ctx, name) is None, ENDPOINT_DELAY_S)
 
     def discover(self, ctx: DriverContext) -> list[Live]:
-        live = self._read(ctx, ctx.names.endpoint_name)
+        live = self.read_named(ctx, ctx.names.endpoint_name)
         return [live] if live and live.owner == ctx.stack_name else []
 
 
@@ -345,9 +345,9 @@ class NotebookInstanceDriver(Driver):
         return {k: props.get(k) for k in keys} | {"Tags": tag_dict(props.get("Tags"))}
 
     def read(self, ctx: DriverContext, props: dict[str, Any]) -> Live | None:
-        return self._read(ctx, props["NotebookInstanceName"])
+        return self.read_named(ctx, props["NotebookInstanceName"])
 
-    def _read(self, ctx: DriverContext, name: str) -> Live | None:
+    def read_named(self, ctx: DriverContext, name: str) -> Live | None:
         sm = ctx.client("sagemaker")
         try:
             notebook = sm.describe_notebook_instance(NotebookInstanceName=name)
@@ -381,17 +381,17 @@ class NotebookInstanceDriver(Driver):
     def delete(self, ctx: DriverContext, live: Live) -> None:
         sm = ctx.client("sagemaker")
         name = live.key["NotebookInstanceName"]
-        current = self._read(ctx, name)
+        current = self.read_named(ctx, name)
         if current is None:
             return
         if current.state["Status"] in ("InService", "Pending", "Updating"):
             sm.stop_notebook_instance(NotebookInstanceName=name)
         ctx.wait(f"notebook {name} to stop",
-                 lambda: (self._read(ctx, name) or live).state.get("Status") in ("Stopped", "Failed", None),
+                 lambda: (self.read_named(ctx, name) or live).state.get("Status") in ("Stopped", "Failed", None),
                  ENDPOINT_DELAY_S)
         sm.delete_notebook_instance(NotebookInstanceName=name)
-        ctx.wait(f"notebook {name} to be deleted", lambda: self._read(ctx, name) is None, ENDPOINT_DELAY_S)
+        ctx.wait(f"notebook {name} to be deleted", lambda: self.read_named(ctx, name) is None, ENDPOINT_DELAY_S)
 
     def discover(self, ctx: DriverContext) -> list[Live]:
-        live = self._read(ctx, ctx.names.notebook_name)
+        live = self.read_named(ctx, ctx.names.notebook_name)
         return [live] if live and live.owner == ctx.stack_name else []
