@@ -5,13 +5,16 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from runner.core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from hydra.core.override_parser.types import Override
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -59,7 +62,7 @@ def compose_jobs(jobs: Sequence[Sequence[str]]) -> list[dict]:
     return configs
 
 
-def _apply_override(config: dict, override: Any) -> None:
+def _apply_override(config: dict, override: Override) -> None:
     from hydra.errors import ConfigCompositionException
 
     *path, last = override.key_or_group.split(".")

@@ -16,6 +16,7 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ def find_deployments(target: Target) -> list[Deployment]:
 class DataPlanes:
     """Keeps one data plane per deployed stack in step with the emulator's state."""
 
-    def __init__(self, target: Target, work_dir: Path, say: Any = print):
+    def __init__(self, target: Target, work_dir: Path, say: Callable[[str], object] = print):
         self.target = target
         self.work_dir = work_dir
         self.say = say

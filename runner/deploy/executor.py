@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 from rich.console import Console
@@ -86,7 +87,7 @@ def _interrupt_guard(console: Console | None) -> Iterator[_StopFlag]:
         yield flag
         return
 
-    def handler(signum: int, frame: Any) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
         if flag.requested:
             raise KeyboardInterrupt
         flag.requested = True

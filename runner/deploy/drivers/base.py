@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,19 +140,20 @@ class Driver:
         return None
 
 
-def tag_dict(tags: Any) -> dict[str, str]:
+def tag_dict(tags: Mapping[str, object] | Iterable[Mapping[str, object]] | None) -> dict[str, str]:
+    """Tags as a dict, from either AWS form ({key: value} or [{"Key": k, "Value": v}])."""
     if not tags:
         return {}
-    if isinstance(tags, dict):
+    if isinstance(tags, Mapping):
         return {str(k): str(v) for k, v in tags.items()}
-    return {t["Key"]: str(t["Value"]) for t in tags}
+    return {str(t["Key"]): str(t["Value"]) for t in tags}
 
 
 def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
 
 
-def owner_of(tags: Any) -> str | None:
+def owner_of(tags: Mapping[str, object] | Iterable[Mapping[str, object]] | None) -> str | None:
     return tag_dict(tags).get(STACK_TAG)
 
 
