@@ -51,7 +51,7 @@ def run(cfg: DictConfig) -> None:
     try:
         settings = load_settings(cfg)
         context = RunContext(settings, run_dir, console)
-        record = {**record, "stack": settings.name, "target": settings.target.kind}
+        record = {**record, "stack": settings.name, "target": settings.target.kind, "run_id": context.run_id}
         code = run_stage(context)
         record.update(context.result)
     except (ConfigError, UserError, BotoCoreError, ClientError) as exc:

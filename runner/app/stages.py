@@ -86,14 +86,16 @@ def _target(context: RunContext, target: Target | None = None) -> Iterator[Targe
 
 # -- check and plan ----------------------------------------------------------------------------
 def check(context: RunContext) -> int:
-    return gate(context, build_stack(context.settings, account=account_of(context.settings)))
+    settings = context.settings
+    return gate(context, build_stack(settings, account=account_of(settings), run_id=context.run_id))
 
 
 def plan(context: RunContext) -> int:
     settings = context.settings
     with contextlib.nullcontext() if starts_empty(settings) else _target(context) as target:
         account = target.account if target is not None else account_of(settings)
-        stack = build_stack(settings, account=account, model_data_url=_deployed_model_url(context, target))
+        stack = build_stack(settings, account=account, model_data_url=_deployed_model_url(context, target),
+                            run_id=context.run_id)
         costs = stack.cost(settings.pricing)
         plan_view.print_plan(context.console, stack, costs)
         if target is None:
@@ -166,7 +168,8 @@ def train_model(context: RunContext, stack: Stack, target: Target | None = None)
 
 def train(context: RunContext) -> int:
     try:
-        stack = _gated(context, build_stack(context.settings, account=account_of(context.settings)))
+        settings = context.settings
+        stack = _gated(context, build_stack(settings, account=account_of(settings), run_id=context.run_id))
     except GateFailed as failed:
         return failed.exit_code
     train_model(context, stack)
@@ -177,7 +180,8 @@ def train(context: RunContext) -> int:
 def final_stack(context: RunContext, target: Target, artifact: Path) -> Stack:
     """The stack that will be created: the configuration around this exact artifact."""
     names = ResourceNames.for_settings(context.settings, target.account)
-    return build_stack(context.settings, account=target.account, model_data_url=deploy.artifact_uri(names, artifact))
+    return build_stack(context.settings, account=target.account, model_data_url=deploy.artifact_uri(names, artifact),
+                       run_id=context.run_id)
 
 
 def deploy_stack(context: RunContext, target: Target, stack: Stack, artifact: Path) -> None:
@@ -262,7 +266,7 @@ def all_stages(context: RunContext) -> int:
     settings = context.settings
     with _target(context) as target:
         try:
-            stack = _gated(context, build_stack(settings, account=target.account))
+            stack = _gated(context, build_stack(settings, account=target.account, run_id=context.run_id))
             artifact = train_model(context, stack, target)
             stack = _gated(context, final_stack(context, target, artifact))
         except GateFailed as failed:

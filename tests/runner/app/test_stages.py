@@ -386,3 +386,24 @@ def test_a_local_target_url_nothing_answers_is_a_user_error(make_context):
     with pytest.raises(UserError, match=r"target.endpoint_url: no emulator answers"):
         stages.destroy(context)
 
+
+
+def test_every_run_names_its_jobs_afresh(make_context):
+    """SageMaker job names are unique in an account forever: two runs of one config send two names,
+    each valid for the API (at most 63 characters; a tuning job's at most 32)."""
+    names = []
+    for _ in range(2):
+        context = make_context("fresh-names", "training=sagemaker")
+        assert stages.plan(context) == 0
+        (job,) = json.loads((context.run_dir / "plan.json").read_text())["jobs"]
+        names.append(job["request"]["TrainingJobName"])
+        assert job["request"]["CheckpointConfig"]["S3Uri"].endswith(f"/checkpoints/{names[-1]}")
+    assert names[0] != names[1]
+    assert all(name.startswith("fresh-names-") and len(name) <= 63 for name in names)
+    tuning = [make_context("fresh-names", "training=sagemaker", "hpo=sagemaker_tuner") for _ in range(2)]
+    tuned = []
+    for context in tuning:
+        assert stages.plan(context) == 0
+        (job,) = json.loads((context.run_dir / "plan.json").read_text())["jobs"]
+        tuned.append(job["request"]["HyperParameterTuningJobName"])
+    assert tuned[0] != tuned[1] and all(len(name) <= 32 for name in tuned)
