@@ -92,6 +92,11 @@ class Target:
                 if self.endpoint_url:
                     kwargs["endpoint_url"] = self.endpoint_url
                 client = self.session.client(service, **kwargs)
+                # Every request is checked against the service model before it is sent, on both
+                # targets: the emulator must refuse what AWS refuses (max, enum, pattern).
+                from runner.targets.request_validation import install  # botocore models: only with a client
+
+                install(client)
                 for event, handler, unique_id in self._hooks:
                     client.meta.events.register(event, handler, unique_id=unique_id)
                 self._clients[service] = client

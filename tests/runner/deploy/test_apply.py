@@ -19,6 +19,7 @@ from runner.deploy import (
     upload_function_code,
 )
 from runner.deploy.drivers import ForeignResourceError
+from runner.stack.build import build_stack
 
 
 def _read_back(target, stack) -> dict:
@@ -312,3 +313,17 @@ def test_foreign_bucket_is_refused_and_kept(local_target, stack_name):
     report = destroy(settings_for(stack_name), local_target, delete_artifacts=True)
     assert report.deleted == [] and any("not tagged" in kept for kept in report.kept)
     assert stack.names.bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_a_request_aws_would_refuse_is_refused_before_it_is_sent(local_target, stack_name):
+    """moto takes a tag value with '!' ; IAM and SageMaker refuse it (pattern [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*).
+    The local target refuses it too, before the request leaves, and rolls back what was created."""
+    settings = settings_for(stack_name)
+    settings.tags = {**settings.tags, "owner": "ml-team!"}
+    stack = build_stack(settings)
+    log, _ = watch(local_target)
+    with pytest.raises(ApplyError, match=r"CreateRole: Tags\[\d\]\.Value 'ml-team!' does not match") as failed:
+        apply(stack, local_target)
+    assert "CreateRole" not in log.sent  # refused before it was sent
+    assert failed.value.report.remaining == []
+    assert not [r for r in inventory(local_target, stack_name) if not r.startswith("bucket:")]
