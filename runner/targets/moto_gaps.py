@@ -4,6 +4,10 @@ The embedded emulator is moto's Werkzeug app wrapped by ``GapFiller``: a request
 calls below is answered here (reading and writing moto's own in-process backends), everything else
 goes to moto unchanged. So the applier sends the same boto3 calls to the emulator as to AWS:
 
+- SageMaker names are unique in an account and region, and moto takes a second ``CreateModel``,
+  ``CreateEndpointConfig``, ``CreateEndpoint``, ``CreateTrainingJob`` or
+  ``CreateHyperParameterTuningJob`` of an existing name: refused here with AWS's error (see
+  ``UNIQUE_NAMES`` and docs/aws-rules.md).
 - SageMaker ``CreateModel`` drops ``EnableNetworkIsolation`` (``DescribeModel`` always says
   false): the request's value is kept on moto's model object after moto creates it.
 - SageMaker ``UpdateEndpoint`` (moto: HTTP 500): points the endpoint at the new config and its
@@ -59,6 +63,27 @@ def _sagemaker_error(code: str, message: str) -> Response:
     return _json(400, {"__type": code, "message": message})
 
 
+# X-Amz-Target -> (request member, moto backend attribute, ARN kind, error code, message) for the
+# SageMaker names AWS keeps unique per account and region (a training or tuning job's name forever:
+# SageMaker API reference, CreateTrainingJob / CreateHyperParameterTuningJob, ResourceInUse).
+UNIQUE_NAMES = {
+    "SageMaker.CreateModel": ("ModelName", "_models", "model", "ValidationException",
+                              'Cannot create already existing model "{arn}".'),
+    "SageMaker.CreateEndpointConfig": ("EndpointConfigName", "endpoint_configs", "endpoint-config",
+                                       "ValidationException",
+                                       'Cannot create already existing endpoint configuration "{arn}".'),
+    "SageMaker.CreateEndpoint": ("EndpointName", "endpoints", "endpoint", "ValidationException",
+                                 'Cannot create already existing endpoint "{arn}".'),
+    "SageMaker.CreateTrainingJob": ("TrainingJobName", "training_jobs", "training-job", "ResourceInUse",
+                                    "Training job names must be unique within an AWS account and region, and a "
+                                    "training job with this name already exists ({arn})"),
+    "SageMaker.CreateHyperParameterTuningJob": (
+        "HyperParameterTuningJobName", "hyper_parameter_tuning_jobs", "hyper-parameter-tuning-job", "ResourceInUse",
+        "Hyperparameter tuning job names must be unique within an AWS account and region, and a hyperparameter "
+        "tuning job with this name already exists ({arn})"),
+}
+
+
 class GapFiller:
     """WSGI middleware in front of moto's ``DomainDispatcherApplication``."""
 
@@ -72,9 +97,11 @@ class GapFiller:
 
     # -- WSGI -------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("HTTP_X_AMZ_TARGET") == "SageMaker.CreateModel":
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        answer = self._refuse_duplicate(environ) if target in UNIQUE_NAMES else None
+        if answer is None and target == "SageMaker.CreateModel":
             return self._create_model(environ, start_response)
-        answer = self._route(environ)
+        answer = answer or self._route(environ)
         if answer is None:
             return self.app(environ, start_response)
         status, headers, body = answer
@@ -102,6 +129,22 @@ class GapFiller:
         if match and method == "POST":
             return self._invoke(environ, unquote(match.group(1)))
         return None
+
+    # -- SageMaker names unique per account and region --------------------------------------
+    def _refuse_duplicate(self, environ: dict[str, Any]) -> Response | None:
+        from moto.sagemaker.models import sagemaker_backends
+
+        body = _read_body(environ)
+        environ["wsgi.input"] = io.BytesIO(body)  # moto reads the request again when it is new
+        environ["CONTENT_LENGTH"] = str(len(body))
+        member, attribute, kind, code, message = UNIQUE_NAMES[environ["HTTP_X_AMZ_TARGET"]]
+        name = str(json.loads(body or b"{}").get(member, ""))
+        account, region = _account(environ), _region(environ)
+        if name not in getattr(sagemaker_backends[account][region], attribute):
+            return None
+        # SageMaker writes names in lower case in its ARNs.
+        arn = f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
+        return _sagemaker_error(code, message.format(arn=arn))
 
     # -- SageMaker CreateModel: keep EnableNetworkIsolation ---------------------------------
     def _create_model(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
