@@ -8,6 +8,10 @@ goes to moto unchanged. So the applier sends the same boto3 calls to the emulato
   ``CreateEndpointConfig``, ``CreateEndpoint``, ``CreateTrainingJob`` or
   ``CreateHyperParameterTuningJob`` of an existing name: refused here with AWS's error (see
   ``UNIQUE_NAMES`` and docs/aws-rules.md).
+- Lambda ``CreateFunction`` with ``TracingConfig: Active`` checks that the execution role may call
+  ``xray:PutTraceSegments`` and ``xray:PutTelemetryRecords`` and refuses it otherwise, as Lambda
+  does; moto creates the function anyway (``role_can``: inline and attached policies, Allow and
+  Deny, action wildcards; conditions are not evaluated).
 - SageMaker ``CreateModel`` drops ``EnableNetworkIsolation`` (``DescribeModel`` always says
   false): the request's value is kept on moto's model object after moto creates it.
 - SageMaker ``UpdateEndpoint`` (moto: HTTP 500): points the endpoint at the new config and its
@@ -25,6 +29,7 @@ Written against moto 5.2.5 (pinned in pyproject.toml); check these routes again 
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import json
 import re
@@ -43,6 +48,10 @@ INVOKE_PATH = "/_runtime/invoke"  # runner.targets.lambda_runtime serves it
 _CREDENTIAL_REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
 _PROVISIONED = re.compile(r"^/2019-09-30/functions/([^/]+)/provisioned-concurrency/?$")
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
+_CREATE_FUNCTION = re.compile(r"^/2015-03-31/functions/?$")
+# What Lambda needs of the role when tracing is Active (Lambda Developer Guide, "Using AWS Lambda
+# with AWS X-Ray": the execution role needs these two actions; CreateFunction checks them).
+TRACING_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 
 Response = tuple[int, dict[str, str], bytes]
 
@@ -122,6 +131,8 @@ class GapFiller:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target == "SageMaker.UpdateEndpoint":
             return self._update_endpoint(environ, json.loads(_read_body(environ) or b"{}"))
+        if _CREATE_FUNCTION.match(path) and method == "POST":
+            return self._check_tracing_role(environ)
         match = _PROVISIONED.match(path)
         if match:
             return self._provisioned_concurrency(environ, method, unquote(match.group(1)))
@@ -145,6 +156,22 @@ class GapFiller:
         # SageMaker writes names in lower case in its ARNs.
         arn = f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
         return _sagemaker_error(code, message.format(arn=arn))
+
+    # -- Lambda CreateFunction: a traced function's role must write traces -----------------
+    def _check_tracing_role(self, environ: dict[str, Any]) -> Response | None:
+        body = _read_body(environ)
+        environ["wsgi.input"] = io.BytesIO(body)  # moto reads the request when it is allowed
+        environ["CONTENT_LENGTH"] = str(len(body))
+        request = json.loads(body or b"{}")
+        if (request.get("TracingConfig") or {}).get("Mode") != "Active":
+            return None
+        for action in TRACING_ACTIONS:
+            if not role_can(_account(environ), str(request.get("Role", "")), action):
+                service, _, call = action.partition(":")
+                return _lambda_error(400, "InvalidParameterValueException",
+                                     f"The provided execution role does not have permissions to call {call} on "
+                                     f"{service.upper()}")
+        return None
 
     # -- SageMaker CreateModel: keep EnableNetworkIsolation ---------------------------------
     def _create_model(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -292,6 +319,32 @@ class GapFiller:
         if headers.get("X-Amz-Function-Error"):
             out["X-Amz-Function-Error"] = headers["X-Amz-Function-Error"]
         return 200, {"Content-Type": "application/json", **out}, body
+
+
+def role_can(account: str, role_arn: str, action: str) -> bool:
+    """Whether the role's policies (inline and attached) allow ``action`` on any resource, with no
+    Deny of it: what a service checks of an execution role before it accepts it."""
+    from moto.iam.models import iam_backends
+
+    try:
+        role = iam_backends[account]["global"].get_role_by_arn(role_arn)
+    except Exception:  # no such role: the service's own check reports that
+        return True
+    documents = list(role.policies.values()) + [
+        version.document for policy in role.managed_policies.values()
+        for version in policy.versions if version.is_default]
+    allowed = False
+    for document in documents:
+        parsed = json.loads(unquote(document)) if isinstance(document, str) else document
+        statements = parsed.get("Statement", [])
+        for statement in [statements] if isinstance(statements, dict) else statements:
+            actions = statement.get("Action", [])
+            if any(fnmatch.fnmatchcase(action.lower(), str(a).lower())
+                   for a in ([actions] if isinstance(actions, str) else actions)):
+                if statement.get("Effect") == "Deny":
+                    return False
+                allowed = True
+    return allowed
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

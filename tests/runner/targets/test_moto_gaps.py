@@ -65,3 +65,45 @@ def test_every_unique_name_rule_names_a_real_member():
     for target, (member, *_rest) in UNIQUE_NAMES.items():
         operation = model.operation_model(target.split(".", 1)[1])
         assert member in operation.input_shape.required_members, target
+
+
+def test_a_traced_function_needs_a_role_that_writes_traces(local_target, stack_name):
+    """Lambda refuses CreateFunction with TracingConfig Active when the role cannot call X-Ray."""
+    from runner_helpers import inventory, settings_for
+
+    from runner.deploy import ApplyError, apply
+    from runner.stack.build import build_stack
+
+    without_xray = ('iam.roles.lambda_invoke.scopes=[{service:sagemaker,actions:[InvokeEndpoint],'
+                    'resources:[endpoint]},{service:logs,actions:[CreateLogStream,PutLogEvents],'
+                    'resources:[function_log_group]}]')
+    stack = build_stack(settings_for(stack_name, without_xray))
+    with pytest.raises(ApplyError, match=r"\(InvalidParameterValueException\) when calling the CreateFunction "
+                                         "operation: The provided execution role does not have permissions to "
+                                         "call PutTraceSegments on XRAY; .*remaining: nothing"):
+        apply(stack, local_target)
+    assert not [r for r in inventory(local_target, stack_name) if r.startswith("function:")]
+
+    apply(build_stack(settings_for(stack_name)), local_target)  # the default role may write traces
+    assert f"function:{stack.names.function_name}" in inventory(local_target, stack_name)
+
+
+@pytest.mark.parametrize(("statements", "allowed"), [
+    ([{"Effect": "Allow", "Action": ["xray:PutTraceSegments"], "Resource": "*"}], True),
+    ([{"Effect": "Allow", "Action": "xray:*", "Resource": "*"}], True),
+    ([{"Effect": "Allow", "Action": "xray:Put*", "Resource": "*"},
+      {"Effect": "Deny", "Action": "xray:PutTraceSegments", "Resource": "*"}], False),
+    ([{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}], False),
+])
+def test_role_can_reads_inline_policies(local_target, stack_name, statements, allowed):
+    import json
+
+    from runner.targets.moto_gaps import role_can
+
+    iam = local_target.client("iam")
+    role = iam.create_role(RoleName=f"{stack_name}-probe", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]
+    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="p",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    assert role_can(local_target.account, role["Arn"], "xray:PutTraceSegments") is allowed
