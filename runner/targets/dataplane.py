@@ -137,7 +137,17 @@ def _code_package(target: Target, function_name: str, location: str, code: dict[
 
 def register_runtime(emulator_url: str, function_name: str, runtime_url: str | None) -> None:
     """Tell the emulator which local runtime runs ``function_name`` (None: none any more)."""
-    body = json.dumps({"function_name": function_name, "url": runtime_url}).encode()
+    _register(emulator_url, {"function_name": function_name, "url": runtime_url})
+
+
+def register_endpoint(emulator_url: str, endpoint_name: str, server_url: str | None) -> None:
+    """Tell the emulator which local server serves ``endpoint_name``, so InvokeEndpoint on the
+    emulator's own URL reaches it, as on AWS's one regional URL (None: none any more)."""
+    _register(emulator_url, {"endpoint_name": endpoint_name, "url": server_url})
+
+
+def _register(emulator_url: str, entry: dict[str, str | None]) -> None:
+    body = json.dumps(entry).encode()
     request = urllib.request.Request(f"{emulator_url.rstrip('/')}{RUNTIME_REGISTRY_PATH}", data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10):  # noqa: S310 (loopback)
@@ -181,8 +191,11 @@ def start_data_plane_for(target: Target, *, function_name: str, alias: str, endp
     plane = DataPlane(endpoint.url, runtime.url + "/", endpoint, runtime, spec.name)
     plane._on_stop.append(lambda: shutil.rmtree(code_dir, ignore_errors=True))
     if target.endpoint_url:
-        register_runtime(target.endpoint_url, spec.name, runtime.url)
-        plane._on_stop.append(lambda: register_runtime(target.endpoint_url, spec.name, None))
+        emulator = target.endpoint_url
+        register_runtime(emulator, spec.name, runtime.url)
+        register_endpoint(emulator, endpoint_name, endpoint.url)
+        plane._on_stop.append(lambda: register_runtime(emulator, spec.name, None))
+        plane._on_stop.append(lambda: register_endpoint(emulator, endpoint_name, None))
     return plane
 
 

@@ -24,6 +24,11 @@ goes to moto unchanged. So the applier sends the same boto3 calls to the emulato
   ``lambda.invoke`` runs the real handler with reserved concurrency honoured (429
   TooManyRequestsException). Otherwise moto answers (its echo backend: Docker is switched off).
 
+- SageMaker runtime ``InvokeEndpoint`` on the emulator's own URL (moto: a static body for any
+  name): forwarded to the local endpoint server registered for the endpoint (``POST
+  /_sagegate/lambda-runtimes`` with ``endpoint_name``), so any AWS client configured with the one
+  URL works; an unknown endpoint is AWS's ``ValidationError``.
+
 Written against moto 5.2.5 (pinned in pyproject.toml); check these routes again when upgrading.
 """
 
@@ -48,6 +53,11 @@ INVOKE_PATH = "/_runtime/invoke"  # runner.targets.lambda_runtime serves it
 _CREDENTIAL_REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
 _PROVISIONED = re.compile(r"^/2019-09-30/functions/([^/]+)/provisioned-concurrency/?$")
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
+_INVOKE_ENDPOINT = re.compile(r"^/endpoints/([^/]+)/invocations/?$")
+# Request headers of InvokeEndpoint the endpoint server reads (sagemaker-runtime service model).
+_RUNTIME_HEADERS = ("Content-Type", "Accept", "X-Amzn-SageMaker-Target-Variant", "X-Amzn-SageMaker-Custom-Attributes",
+                    "X-Amzn-SageMaker-Inference-Id")
+_RUNTIME_ERROR_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.sagemaker.runtime/"
 _CREATE_FUNCTION = re.compile(r"^/2015-03-31/functions/?$")
 # What Lambda needs of the role when tracing is Active (Lambda Developer Guide, "Using AWS Lambda
 # with AWS X-Ray": the execution role needs these two actions; CreateFunction checks them).
@@ -103,6 +113,8 @@ class GapFiller:
         self._provisioned: dict[tuple[str, str, str, str], tuple[int, str]] = {}
         # function name -> base URL of a local runtime that runs it
         self._runtimes: dict[str, str] = {}
+        # endpoint name -> base URL of the local endpoint server that serves it
+        self._endpoints: dict[str, str] = {}
 
     # -- WSGI -------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -127,10 +139,14 @@ class GapFiller:
             with self._lock:
                 self._provisioned.clear()
                 self._runtimes.clear()
+                self._endpoints.clear()
             return None
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target == "SageMaker.UpdateEndpoint":
             return self._update_endpoint(environ, json.loads(_read_body(environ) or b"{}"))
+        match = _INVOKE_ENDPOINT.match(path)
+        if match and method == "POST":
+            return self._invoke_endpoint(environ, unquote(match.group(1)))
         if _CREATE_FUNCTION.match(path) and method == "POST":
             return self._check_tracing_role(environ)
         match = _PROVISIONED.match(path)
@@ -287,15 +303,47 @@ class GapFiller:
 
     # -- Lambda Invoke through a registered local runtime ------------------------------------
     def _registry(self, method: str, environ: dict[str, Any]) -> Response:
+        """Local function runtimes ({"function_name", "url"}) and endpoint servers ({"endpoint_name",
+        "url"}) register here; a null url unregisters."""
         if method == "POST":
             body = json.loads(_read_body(environ) or b"{}")
+            table, key = ((self._endpoints, body["endpoint_name"]) if "endpoint_name" in body
+                          else (self._runtimes, body.get("function_name", "")))
             with self._lock:
                 if body.get("url"):
-                    self._runtimes[body["function_name"]] = body["url"].rstrip("/")
+                    table[key] = body["url"].rstrip("/")
                 else:
-                    self._runtimes.pop(body.get("function_name", ""), None)
+                    table.pop(key, None)
         with self._lock:
-            return _json(200, {"runtimes": dict(self._runtimes)})
+            return _json(200, {"runtimes": dict(self._runtimes), "endpoints": dict(self._endpoints)})
+
+    def _invoke_endpoint(self, environ: dict[str, Any], name: str) -> Response:
+        from moto.sagemaker.models import sagemaker_backends
+
+        account = _account(environ)
+        if name not in sagemaker_backends[account][_region(environ)].endpoints:
+            return _json(400, {"message": f"Endpoint {name} of account {account} not found."},
+                         {"x-amzn-ErrorType": "ValidationError" + _RUNTIME_ERROR_SUFFIX})
+        with self._lock:
+            url = self._endpoints.get(name)
+        if url is None:
+            return _json(503, {"message": f"no local endpoint server serves {name}: start the data plane "
+                                          "(python -m runner.local, or serve=true)"},
+                         {"x-amzn-ErrorType": "ServiceUnavailable" + _RUNTIME_ERROR_SUFFIX})
+        headers = {h: environ[f"HTTP_{h.upper().replace('-', '_')}"] for h in _RUNTIME_HEADERS
+                   if f"HTTP_{h.upper().replace('-', '_')}" in environ}
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        request = urllib.request.Request(f"{url}/endpoints/{name}/invocations", data=_read_body(environ),
+                                         method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310 (loopback)
+                return answer.status, dict(answer.headers), answer.read()
+        except urllib.error.HTTPError as error:  # the server's own runtime-API error shapes
+            return error.code, dict(error.headers), error.read()
+        except OSError as error:
+            return _json(503, {"message": f"local endpoint server unreachable: {error}"},
+                         {"x-amzn-ErrorType": "ServiceUnavailable" + _RUNTIME_ERROR_SUFFIX})
 
     def _invoke(self, environ: dict[str, Any], function: str) -> Response | None:
         name = function.split(":")[6] if function.startswith("arn:") else function.split(":")[0]
@@ -367,4 +415,5 @@ def _account(environ: dict[str, Any]) -> str:
 
 
 _REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
-            404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests", 502: "Bad Gateway"}
+            404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large", 415: "Unsupported Media Type",
+            424: "Failed Dependency", 429: "Too Many Requests", 502: "Bad Gateway", 503: "Service Unavailable"}

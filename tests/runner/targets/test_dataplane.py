@@ -128,3 +128,29 @@ def test_the_local_endpoint_serves_every_deployed_variant(local_target, stack_na
         targeted = runtime.invoke_endpoint(EndpointName=names.endpoint_name, Body=_png(), ContentType="image/png",
                                            TargetVariant="Candidate")
         assert targeted["InvokedProductionVariant"] == "Candidate"
+
+
+def test_invoke_endpoint_on_the_emulators_one_url(local_target, stack_name, artifact, tmp_path):
+    """Like AWS's one regional URL: sagemaker-runtime InvokeEndpoint sent to the emulator reaches the
+    endpoint's local server; an unknown endpoint is AWS's ValidationError."""
+    from botocore.exceptions import ClientError
+
+    settings = settings_for(stack_name)
+    names = build_stack(settings).names
+    ensure_bucket(local_target, names)
+    stack = build_stack(settings, model_data_url=upload_artifact(local_target, names, artifact))
+    apply(stack, local_target)
+    runtime = local_target.client("sagemaker-runtime")  # the emulator's URL, not the server's port
+    assert runtime.meta.endpoint_url == local_target.endpoint_url
+
+    with start_data_plane(settings, local_target, stack, artifact, log_dir=tmp_path / "logs"):
+        answer = runtime.invoke_endpoint(EndpointName=names.endpoint_name, Body=_png(), ContentType="image/png",
+                                         Accept="application/json")
+        assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+        assert answer["InvokedProductionVariant"] == "AllTraffic"
+        assert json.loads(answer["Body"].read())["predictions"][0]
+        with pytest.raises(ClientError) as unknown:
+            runtime.invoke_endpoint(EndpointName=f"{stack_name}-nope", Body=_png(), ContentType="image/png")
+        assert unknown.value.response["Error"]["Code"] == "ValidationError"
+        assert unknown.value.response["Error"]["Message"] == (
+            f"Endpoint {stack_name}-nope of account {local_target.account} not found.")
