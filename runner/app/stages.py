@@ -30,6 +30,7 @@ from runner.stack.build import build_stack
 from runner.stack.model import Stack
 from runner.targets import Target, account_of, open_target, starts_empty
 from runner.targets.dataplane import DataPlane
+from runner.targets.request_log import RequestLog
 
 
 class GateFailed(Exception):
@@ -77,11 +78,17 @@ def _gated(context: RunContext, stack: Stack) -> Stack:
 
 @contextlib.contextmanager
 def _target(context: RunContext, target: Target | None = None) -> Iterator[Target]:
+    """The run's target; every request sent through it is written to requests.jsonl at the end."""
     if target is not None:
         yield target
         return
+    log = RequestLog()
     with open_target(context.settings) as opened:
-        yield opened
+        log.attach(opened)
+        try:
+            yield opened
+        finally:
+            log.write(context.run_dir / "requests.jsonl")
 
 
 # -- check and plan ----------------------------------------------------------------------------

@@ -77,7 +77,7 @@ class Target:
     endpoint_url: str | None = None
     profile: str | None = None
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
-    _hooks: list[tuple[str, Callable[..., Any], str]] = field(default_factory=list, repr=False)
+    _hooks: list[tuple[str, Callable[..., Any], str, bool]] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _on_close: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
@@ -97,19 +97,20 @@ class Target:
                 from runner.targets.request_validation import install  # botocore models: only with a client
 
                 install(client)
-                for event, handler, unique_id in self._hooks:
-                    client.meta.events.register(event, handler, unique_id=unique_id)
+                for event, handler, unique_id, last in self._hooks:
+                    _register(client, event, handler, unique_id, last)
                 self._clients[service] = client
             return self._clients[service]
 
-    def register(self, event: str, handler: Callable[..., Any]) -> Callable[[], None]:
-        """Register a botocore event handler on every client, now and later; returns its remover."""
+    def register(self, event: str, handler: Callable[..., Any], *, last: bool = False) -> Callable[[], None]:
+        """Register a botocore event handler on every client, now and later; returns its remover.
+        ``last``: after every other handler of the event (e.g. after the request check)."""
         unique_id = f"sagegate-{id(handler)}-{len(self._hooks)}"
         with self._lock:
-            self._hooks.append((event, handler, unique_id))
+            self._hooks.append((event, handler, unique_id, last))
             clients = list(self._clients.values())
         for client in clients:
-            client.meta.events.register(event, handler, unique_id=unique_id)
+            _register(client, event, handler, unique_id, last)
 
         def remove() -> None:
             with self._lock:
@@ -156,6 +157,13 @@ class Target:
                 with contextlib.suppress(Exception):
                     client.close()
             self._clients.clear()
+
+
+def _register(client: Any, event: str, handler: Callable[..., Any], unique_id: str, last: bool) -> None:
+    if last:
+        client.meta.events.register_last(event, handler, unique_id=unique_id)
+    else:
+        client.meta.events.register(event, handler, unique_id=unique_id)
 
 
 def local_target(endpoint_url: str, region: str = "us-east-1") -> Target:

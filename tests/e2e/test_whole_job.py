@@ -19,8 +19,10 @@ def test_the_whole_job_predicts_through_the_function(run_main, tmp_path: Path) -
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     for name in ("plan.json", "template.json", "policy/report.json", "policy/report.sarif", "policy/junit.xml",
-                 "train.log", "metrics.json", "model.tar.gz", "run.json"):
+                 "train.log", "metrics.json", "model.tar.gz", "run.json", "requests.jsonl"):
         assert (run_dir / name).is_file(), name
+    sent = [json.loads(line) for line in (run_dir / "requests.jsonl").read_text().splitlines()]
+    assert ("sagemaker", "CreateEndpoint") in {(r["service"], r["operation"]) for r in sent}
     with tarfile.open(run_dir / "model.tar.gz") as archive:
         assert {"model.pth", "model.json", "code/inference.py", "code/training/model.py"} <= set(archive.getnames())
     assert "Testing Accuracy: " in (run_dir / "train.log").read_text()
