@@ -87,7 +87,7 @@ def summary_rows(sweep_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """One row per job, from each job's run.json, sorted by monthly cost at max capacity; and
     the keys that vary between jobs (the sweep's columns)."""
     records = []
-    for path in sorted(sweep_dir.glob("*/run.json"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0):
+    for path in sorted(sweep_dir.glob("*/run.json"), key=lambda p: _job_number(p.parent.name)):
         records.append((path.parent.name, json.loads(path.read_text())))
     keys: list[str] = []
     for _, record in records:

@@ -161,9 +161,7 @@ class GapFiller:
     def _refuse_duplicate(self, environ: dict[str, Any]) -> Response | None:
         from moto.sagemaker.models import sagemaker_backends
 
-        body = _read_body(environ)
-        environ["wsgi.input"] = io.BytesIO(body)  # moto reads the request again when it is new
-        environ["CONTENT_LENGTH"] = str(len(body))
+        body = _peek_body(environ)
         member, attribute, kind, code, message = UNIQUE_NAMES[environ["HTTP_X_AMZ_TARGET"]]
         name = str(json.loads(body or b"{}").get(member, ""))
         account, region = _account(environ), _region(environ)
@@ -175,10 +173,7 @@ class GapFiller:
 
     # -- Lambda CreateFunction: a traced function's role must write traces -----------------
     def _check_tracing_role(self, environ: dict[str, Any]) -> Response | None:
-        body = _read_body(environ)
-        environ["wsgi.input"] = io.BytesIO(body)  # moto reads the request when it is allowed
-        environ["CONTENT_LENGTH"] = str(len(body))
-        request = json.loads(body or b"{}")
+        request = json.loads(_peek_body(environ) or b"{}")
         if (request.get("TracingConfig") or {}).get("Mode") != "Active":
             return None
         for action in TRACING_ACTIONS:
@@ -193,9 +188,7 @@ class GapFiller:
     def _create_model(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         from moto.sagemaker.models import sagemaker_backends
 
-        body = _read_body(environ)
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
+        body = _peek_body(environ)
         result = self.app(environ, start_response)  # Flask has handled the request when this returns
         request = json.loads(body or b"{}")
         model = sagemaker_backends[_account(environ)][_region(environ)]._models.get(request.get("ModelName"))
@@ -393,6 +386,14 @@ def role_can(account: str, role_arn: str, action: str) -> bool:
                     return False
                 allowed = True
     return allowed
+
+
+def _peek_body(environ: dict[str, Any]) -> bytes:
+    """The request body, left in place for moto to read when the request goes on to it."""
+    body = _read_body(environ)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
