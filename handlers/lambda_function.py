@@ -293,8 +293,14 @@ def _parse_proxy(event: dict, source: str, settings: Settings) -> EndpointReques
     if declared in ("", "application/octet-stream"):
         declared = _sniff(data, settings.content_type)
     if declared == JSON_TYPE:
+        # SageMaker's serving toolkit decodes a JSON body as UTF-8 before input_fn: anything else
+        # (UTF-16, stray bytes) is a 500 from the endpoint, so it is the caller's 400 here.
         try:
-            doc = json.loads(data)
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RequestError(400, "BadRequest", "the JSON body must be UTF-8") from None
+        try:
+            doc = json.loads(text)
         except (ValueError, RecursionError):
             raise RequestError(400, "BadRequest", "the body is not valid JSON") from None
         if not isinstance(doc, dict | list):

@@ -229,6 +229,15 @@ def test_body_over_lambdas_payload_limit_is_413(function_env):
     assert invoke(text)[0] == 413
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_a_json_body_that_is_not_utf8_is_refused_before_the_endpoint(function_env, png, encoding):
+    """json.loads would take UTF-16/32, the serving toolkit decodes UTF-8 only (a 500 there)."""
+    body = json.dumps({"image": b64(png)}).encode(encoding)
+    event = proxy_event("apigw_v1_proxy.json", b64(body), base64_encoded=True, content_type="application/json")
+    status, doc = invoke(event)
+    assert status == 400 and doc["error"]["message"] == "the JSON body must be UTF-8"
+
+
 def test_the_models_own_message_reaches_the_caller(function_env):
     status, doc = invoke({"image": b64(b"\x00\x01 unknown format")})
     assert status == 400 and "decodable" in doc["error"]["message"]
