@@ -45,6 +45,7 @@ def gate(context: RunContext, stack: Stack) -> int:
     from runner.app.sweep import checkov_cache_dir
 
     settings = context.settings
+    _check_job_requests(stack)
     costs = stack.cost(settings.pricing)
     template = stack.template_json()
     (context.run_dir / "template.json").parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +69,22 @@ def gate(context: RunContext, stack: Stack) -> int:
     }
     context.result["cost"] = costs.as_dict()
     return result.exit_code
+
+
+def _check_job_requests(stack: Stack) -> None:
+    """The stack's job requests (CreateTrainingJob, RunInstances, ...) are sent as they are: refuse,
+    before anything runs, one the service model says AWS would refuse (exit 2)."""
+    sent = [job for job in stack.jobs if job.api]
+    if not sent:
+        return
+    # botocore's models and the regex package: paid only by stacks that send a job (≈0.2 s).
+    from runner.targets.request_validation import RequestRejected, validate_request
+
+    for job in sent:
+        service, _, operation = str(job.api).partition(":")
+        violations = validate_request(service, operation, job.request)
+        if violations:
+            raise RequestRejected(violations)
 
 
 def _gated(context: RunContext, stack: Stack) -> Stack:

@@ -407,3 +407,12 @@ def test_every_run_names_its_jobs_afresh(make_context):
         (job,) = json.loads((context.run_dir / "plan.json").read_text())["jobs"]
         tuned.append(job["request"]["HyperParameterTuningJobName"])
     assert tuned[0] != tuned[1] and all(len(name) <= 32 for name in tuned)
+
+
+def test_a_job_request_aws_would_refuse_stops_the_run_before_anything(make_context):
+    """The training job's tags carry the stack's tags: a value SageMaker's TagValue pattern refuses
+    stops plan (and every gated stage) with exit 2 before the gate, a target or a job."""
+    context = make_context("bad-job-tag", "training=sagemaker", "+tags.owner='ml-team!'")
+    with pytest.raises(UserError, match=r"CreateTrainingJob: Tags\[\d\]\.Value 'ml-team!' does not match"):
+        stages.plan(context)
+    assert not (context.run_dir / "policy" / "report.json").exists()
