@@ -25,6 +25,7 @@ from runner.app.training_data import local_data_dir, require_s3_data
 from runner.core import cost
 from runner.core.errors import EXIT_OK, UserError
 from runner.core.names import ResourceNames
+from runner.core.variants import variant_of
 from runner.launchers import TrainingRun, launcher_for
 from runner.stack.build import build_stack
 from runner.stack.model import Stack
@@ -221,7 +222,7 @@ def deploy_stack(context: RunContext, target: Target, stack: Stack, artifact: Pa
 def _deployed_summary(stack: Stack) -> dict[str, Any]:
     summary: dict[str, Any] = {"endpoint": stack.names.endpoint_name, "function": stack.names.function_name}
     variants = stack.resource("EndpointConfig").properties["ProductionVariants"]
-    bounds = {t.properties["ResourceId"].rpartition("/")[2]: t.properties
+    bounds = {variant_of(t.properties["ResourceId"]): t.properties
               for t in stack.find("AWS::ApplicationAutoScaling::ScalableTarget")}
     summary["variants"] = [{**{k: v[k] for k in ("VariantName", "InstanceType", "InitialInstanceCount",
                                                   "InitialVariantWeight") if k in v},

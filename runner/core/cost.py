@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from runner.core.settings import PricingSettings
+from runner.core.variants import variant_of
 
 SECONDS_PER_HOUR = 3600
 
@@ -94,7 +95,7 @@ def _round(value: float) -> float:
 def _endpoint_hourly(by_type: dict[str, list[Properties]], pricing: PricingSettings) -> tuple[float, float, float]:
     """Per variant: instances at its autoscaling bounds (its initial count without autoscaling);
     a serverless variant costs nothing idle and at most every concurrent slot busy."""
-    bounds = {str(t.get("ResourceId", "")).rpartition("/variant/")[2]: t
+    bounds = {variant_of(str(t.get("ResourceId", ""))): t
               for t in by_type.get("AWS::ApplicationAutoScaling::ScalableTarget", [])}
     low = initial = high = 0.0
     for config in by_type.get("AWS::SageMaker::EndpointConfig", []):

@@ -26,3 +26,9 @@ def production_variants(settings: Settings) -> list[Variant]:
         low, high = v.bounds(settings.autoscaling)
         variants.append(Variant(name, v.instance_type, v.initial_instance_count, float(v.weight), low, high))
     return variants
+
+
+def variant_of(resource_id: str) -> str:
+    """The variant a scalable target scales: ``endpoint/<endpoint>/variant/<variant>`` (Application
+    Auto Scaling's ResourceId for SageMaker)."""
+    return resource_id.rpartition("/variant/")[2]
