@@ -26,6 +26,10 @@ ON_BAD_IMAGE = ("skip", "fail")
 NONE_WORDS = ("", "none", "null")
 # Where the SageMaker container mounts the checkpoint prefix it syncs with S3.
 SAGEMAKER_CHECKPOINT_DIR = Path("/opt/ml/checkpoints")
+# The training job's name, set by SageMaker in the container (sagemaker-training-toolkit params.py).
+# Every trial of a tuning job gets the tuning job's CheckpointConfig.S3Uri unchanged, so each job
+# checkpoints (and resumes) under its own folder: /opt/ml/checkpoints/<job name>/.
+TRAINING_JOB_ENV = "TRAINING_JOB_NAME"
 
 
 def _hp(default: object, help: str, choices: Sequence[str] | None = None) -> object:
@@ -181,7 +185,8 @@ PATH_ARGUMENTS = {
     "model_dir": "where model.pth, model.json and code/ are written (default: $SM_MODEL_DIR)",
     "output_dir": "where metrics.json (per-epoch history) is written (default: $SM_OUTPUT_DATA_DIR)",
     "checkpoint_dir": "checkpoint every epoch here and resume from it (default: /opt/ml/checkpoints, "
-    "i.e. the checkpoints folder beside $SM_MODEL_DIR, when it exists; 'none' disables)",
+    "i.e. the checkpoints folder beside $SM_MODEL_DIR, when it exists, in a folder named "
+    "$TRAINING_JOB_NAME when that is set; 'none' disables)",
     "cache_dir": "where an s3:// dataset is synced down (default: a folder in the temp dir)",
 }
 
@@ -192,7 +197,8 @@ SageMaker script-mode contract:
                     split ($SM_CHANNEL_TRAIN, $SM_CHANNEL_VALID, $SM_CHANNEL_TEST)
   model             $SM_MODEL_DIR: model.pth, model.json, code/ (SageMaker packs it as model.tar.gz)
   output            $SM_OUTPUT_DATA_DIR: metrics.json; on failure the reason goes to ../failure
-  checkpoints       /opt/ml/checkpoints: one checkpoint per epoch, resumed when present
+  checkpoints       /opt/ml/checkpoints/$TRAINING_JOB_NAME (or /opt/ml/checkpoints without a job
+                    name): one checkpoint per epoch, resumed when present
   distribution      WORLD_SIZE/RANK/LOCAL_RANK (torchrun) -> DistributedDataParallel over gloo;
                     $SM_HOSTS/$SM_CURRENT_HOST name the hosts; only the primary process writes
 Every path has an argument that wins over its variable, so plain paths work on EC2 or a laptop.
@@ -289,6 +295,8 @@ def _resolve_paths(given: Mapping[str, str], env: Mapping[str, str]) -> RunPaths
         candidates = [Path(env["SM_MODEL_DIR"]).parent / "checkpoints"] if env.get("SM_MODEL_DIR") else []
         candidates.append(SAGEMAKER_CHECKPOINT_DIR)
         checkpoint_dir = next((str(c) for c in candidates if c.is_dir()), None)
+        if checkpoint_dir and env.get(TRAINING_JOB_ENV):
+            checkpoint_dir = str(Path(checkpoint_dir) / job_folder(env[TRAINING_JOB_ENV]))
 
     cache_dir = given.get("cache_dir") or str(Path(env.get("TMPDIR", "/tmp")) / "sagegate-data")
     return RunPaths(
@@ -298,6 +306,13 @@ def _resolve_paths(given: Mapping[str, str], env: Mapping[str, str]) -> RunPaths
         checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None,
         cache_dir=Path(cache_dir),
     )
+
+
+def job_folder(job_name: str) -> str:
+    """The job's checkpoint folder name: the job name itself, refused if it is not one path part."""
+    if not job_name or job_name in (".", "..") or "/" in job_name or "\\" in job_name:
+        raise ConfigError(f"{TRAINING_JOB_ENV}={job_name!r} is not a training job name")
+    return job_name
 
 
 def process_place(env: Mapping[str, str]) -> ProcessPlace:

@@ -40,7 +40,9 @@ class LocalRunner(Protocol):
     """``runner.launchers.local.run_local_training``'s signature (tests pass a torch-free fake)."""
 
     def __call__(self, *, hyperparameters: Mapping[str, object], data_dir: Path, run_dir: Path,
-                 instance_count: int = 1, quiet: bool = False, timeout_s: float | None = None) -> TrainingResult: ...
+                 instance_count: int = 1, quiet: bool = False, timeout_s: float | None = None,
+                 channels: Mapping[str, Path] | None = None, submit_directory: str | None = None,
+                 network_isolation: bool = False, job_name: str | None = None) -> TrainingResult: ...
 
 
 @dataclass

@@ -4,6 +4,11 @@ The bundle (``sourcedir.tar.gz``) is unpacked into a temporary ``/opt/ml``-shape
 ``train.py`` runs with the container's ``SM_*`` environment; with ``instance_count > 1`` one
 process per simulated host joins a DistributedDataParallel job (torchrun's variables, gloo).
 The model directory is packed into ``model.tar.gz`` as SageMaker packs ``/opt/ml/model``.
+
+A job with ``EnableNetworkIsolation`` runs isolated: its code comes from the ``code`` channel's
+tarball (unpacked as the SageMaker training toolkit unpacks a local ``sagemaker_submit_directory``),
+its inputs from the channel folders only, and its environment holds no AWS endpoint, credentials or
+proxy, so code that would need the network fails here as it fails in the isolated container.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
 from runner.launchers import LaunchError, TrainingResult, TrainingRun
 from training.archive import pack_directory, safe_extract
 from training.bundle import ENTRY_POINT, build_source_bundle
+from training.config import TRAINING_JOB_ENV
 from training.metrics import EPOCH_LINE, TESTING_ACCURACY, VALIDATION_ACCURACY, parse_metric_lines
 
 CHANNEL = "training"
@@ -38,6 +45,13 @@ TAIL_LINES = 30
 # Variables of a surrounding job that must not leak into the simulated container.
 DISTRIBUTED_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK",
                          "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
+OPT_ML = "/opt/ml"
+# Variables through which a process finds the network: proxies (any case).
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy")
+# "No AWS credentials are made available to the container runtime environment" of an isolated job:
+# nor may boto3 find any in the developer's files or the instance metadata service.
+NO_CREDENTIALS = {"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull,
+                  "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
 
 
 class TrainingFailed(LaunchError):
@@ -84,8 +98,18 @@ def run_local_training(
     checkpoint_dir: Path | None = None,
     quiet: bool = False,
     timeout_s: float | None = None,
+    channels: Mapping[str, Path] | None = None,
+    submit_directory: str | None = None,
+    network_isolation: bool = False,
+    job_name: str | None = None,
 ) -> TrainingResult:
-    """Train in local processes under the SageMaker container contract; returns the artifact."""
+    """Train in local processes under the SageMaker container contract; returns the artifact.
+
+    ``channels``: input channels besides ``training`` (name -> folder), seen at
+    /opt/ml/input/data/<name>. ``submit_directory``: the job's ``sagemaker_submit_directory`` when it
+    is a tarball inside the container (e.g. the code channel's); the code is then unpacked from it
+    instead of built here. ``network_isolation``: the processes get no AWS endpoint, credentials or
+    proxy. ``job_name``: the container's TRAINING_JOB_NAME."""
     data_dir, run_dir = Path(data_dir).resolve(), Path(run_dir)
     if not data_dir.is_dir():
         raise LaunchError(f"training data folder {data_dir} does not exist")
@@ -95,14 +119,22 @@ def run_local_training(
     log_path = run_dir / "train.log"
     hosts = [f"algo-{i + 1}" for i in range(instance_count)]
 
+    all_channels = {CHANNEL: data_dir, **{name: Path(path).resolve() for name, path in (channels or {}).items()}}
+    for name, path in all_channels.items():
+        if not path.is_dir():
+            raise LaunchError(f"channel {name}: folder {path} does not exist")
+    container = _Container(all_channels, job_name, network_isolation)
+
     with tempfile.TemporaryDirectory(prefix="sagegate-opt-ml-") as tmp:
         opt_ml = Path(tmp) / "opt" / "ml"
-        _lay_out_tree(opt_ml, data_dir, checkpoint_dir, hyperparameters, hosts)
+        _lay_out_tree(opt_ml, all_channels, checkpoint_dir, hyperparameters, hosts)
+        module_dir = _install_code(opt_ml, submit_directory)
         args = [sys.executable, ENTRY_POINT, *hyperparameter_arguments(hyperparameters)]
         port = _free_port() if instance_count > 1 else None
         processes = [
             _Host(host, rank, subprocess.Popen(
-                args, cwd=opt_ml / "code", env=_container_env(opt_ml, hyperparameters, hosts, host, rank, port),
+                args, cwd=opt_ml / "code",
+                env=_container_env(opt_ml, hyperparameters, hosts, host, rank, port, container, module_dir),
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True,
             ))
             for rank, host in enumerate(hosts)
@@ -127,12 +159,22 @@ def run_local_training(
     return TrainingResult(artifact=artifact, metrics=found, log_path=log_path)
 
 
-def _lay_out_tree(opt_ml: Path, data_dir: Path, checkpoint_dir: Path | None,
+@dataclass(frozen=True)
+class _Container:
+    """What a job's container is given besides its hyperparameters and hosts."""
+
+    channels: Mapping[str, Path]  # name -> folder on this machine, "training" first
+    job_name: str | None = None
+    network_isolation: bool = False
+
+
+def _lay_out_tree(opt_ml: Path, channels: Mapping[str, Path], checkpoint_dir: Path | None,
                   hyperparameters: Mapping[str, object], hosts: list[str]) -> None:
     for sub in ("input/data", "input/config", "model", "output/data", "output/intermediate", "code"):
         (opt_ml / sub).mkdir(parents=True, exist_ok=True)
-    # SageMaker copies the channel in; a link gives the same view without copying the dataset.
-    (opt_ml / "input" / "data" / CHANNEL).symlink_to(data_dir, target_is_directory=True)
+    # SageMaker copies each channel in; a link gives the same view without copying the dataset.
+    for name, path in channels.items():
+        (opt_ml / "input" / "data" / name).symlink_to(path, target_is_directory=True)
     if checkpoint_dir is not None:
         # SageMaker syncs the checkpoint prefix continuously; a link is the local equivalent.
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
@@ -143,19 +185,53 @@ def _lay_out_tree(opt_ml: Path, data_dir: Path, checkpoint_dir: Path | None,
         {k: _hp_text(v) for k, v in hyperparameters.items() if v is not None}, indent=2))
     (config / "resourceconfig.json").write_text(json.dumps(
         {"current_host": hosts[0], "hosts": hosts, "network_interface_name": "eth0"}))
-    (config / "inputdataconfig.json").write_text(json.dumps(_input_data_config()))
-    bundle = build_source_bundle(opt_ml.parent / "bundle")
-    safe_extract(bundle, opt_ml / "code")
+    (config / "inputdataconfig.json").write_text(json.dumps(_input_data_config(channels)))
 
 
-def _input_data_config() -> dict:
-    return {CHANNEL: {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}}
+def _install_code(opt_ml: Path, submit_directory: str | None) -> Path:
+    """/opt/ml/code as the training toolkit fills it; returns what the container calls module_dir.
+
+    A ``sagemaker_submit_directory`` inside the container (the code channel's tarball) is unpacked
+    from there: a missing tarball fails the job, as it does in SageMaker. Otherwise (an s3:// URI,
+    fetched by the toolkit) the same bundle is built here."""
+    if submit_directory is None or submit_directory.startswith("s3://"):
+        safe_extract(build_source_bundle(opt_ml.parent / "bundle"), opt_ml / "code")
+        return opt_ml / "code"
+    inside = PurePosixPath(submit_directory)
+    if not inside.is_relative_to(OPT_ML) or ".." in inside.parts:
+        raise LaunchError(f"sagemaker_submit_directory {submit_directory!r} is neither s3:// nor under {OPT_ML}")
+    tarball = opt_ml.joinpath(*inside.relative_to(OPT_ML).parts)
+    if not tarball.is_file() or not tarfile.is_tarfile(tarball):
+        raise LaunchError(f"sagemaker_submit_directory {submit_directory}: no source tarball there "
+                          "(is the code channel in the job's InputDataConfig?)")
+    safe_extract(tarball, opt_ml / "code")
+    return tarball
+
+
+def _input_data_config(channels: Mapping[str, Path]) -> dict:
+    return {name: {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
+            for name in channels}
+
+
+def isolated_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` as a network-isolated container sees it: no AWS_* variable (endpoints, credentials,
+    profiles), no proxy, nothing naming an endpoint; boto3 finds no credentials anywhere."""
+    endpoints = [v for k, v in env.items() if k.startswith("AWS_ENDPOINT_URL") and v]
+    kept = {k: v for k, v in env.items()
+            if not k.startswith("AWS_") and k.lower() not in PROXY_VARIABLES and not any(e in v for e in endpoints)}
+    return {**kept, **NO_CREDENTIALS}
 
 
 def _container_env(opt_ml: Path, hyperparameters: Mapping[str, object], hosts: list[str], host: str,
-                   rank: int, port: int | None) -> dict[str, str]:
+                   rank: int, port: int | None, container: _Container | None = None,
+                   module_dir: Path | None = None) -> dict[str, str]:
     """The variables the SageMaker PyTorch training toolkit sets, for one (simulated) host."""
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SM_") and k not in DISTRIBUTED_VARIABLES}
+    container = container or _Container({CHANNEL: opt_ml / "input" / "data" / CHANNEL})
+    module_dir = module_dir or opt_ml / "code"
+    base = isolated_environment(os.environ) if container.network_isolation else os.environ
+    inherited = {k: v for k, v in base.items() if not k.startswith("SM_") and k not in DISTRIBUTED_VARIABLES
+                 and k != TRAINING_JOB_ENV}
+    channel_dirs = {name: str(opt_ml / "input" / "data" / name) for name in container.channels}
     hps = {k: v for k, v in hyperparameters.items() if v is not None}
     num_cpus = max(1, (os.cpu_count() or 1) // len(hosts))  # simulated hosts share this machine
     resource = {"current_host": host, "hosts": hosts, "network_interface_name": "eth0"}
@@ -166,19 +242,19 @@ def _container_env(opt_ml: Path, hyperparameters: Mapping[str, object], hosts: l
         "output_dir": str(opt_ml / "output"),
         "output_data_dir": str(opt_ml / "output" / "data"),
         "output_intermediate_dir": str(opt_ml / "output" / "intermediate"),
-        "module_dir": str(opt_ml / "code"),
+        "module_dir": str(module_dir),
     }
     training_env = {
         **paths,
         "additional_framework_parameters": {},
-        "channel_input_dirs": {CHANNEL: str(opt_ml / "input" / "data" / CHANNEL)},
+        "channel_input_dirs": channel_dirs,
         "current_host": host,
         "framework_module": "sagemaker_pytorch_container.training:main",
         "hosts": hosts,
         "hyperparameters": hps,
-        "input_data_config": _input_data_config(),
+        "input_data_config": _input_data_config(container.channels),
         "is_master": rank == 0,
-        "job_name": "sagegate-local",
+        "job_name": container.job_name or "sagegate-local",
         "log_level": 20,
         "master_hostname": hosts[0],
         "module_name": ENTRY_POINT.removesuffix(".py"),
@@ -194,8 +270,8 @@ def _container_env(opt_ml: Path, hyperparameters: Mapping[str, object], hosts: l
         "SM_TRAINING_ENV": json.dumps(training_env),
         "SM_HPS": json.dumps(hps),
         "SM_USER_ARGS": json.dumps(hyperparameter_arguments(hyperparameters)),
-        "SM_CHANNELS": json.dumps([CHANNEL]),
-        f"SM_CHANNEL_{CHANNEL.upper()}": str(opt_ml / "input" / "data" / CHANNEL),
+        "SM_CHANNELS": json.dumps(list(channel_dirs)),
+        **{f"SM_CHANNEL_{name.upper()}": path for name, path in channel_dirs.items()},
         "SM_HOSTS": json.dumps(hosts),
         "SM_CURRENT_HOST": host,
         "SM_NUM_GPUS": "0",
@@ -207,10 +283,12 @@ def _container_env(opt_ml: Path, hyperparameters: Mapping[str, object], hosts: l
         "SM_FRAMEWORK_MODULE": str(training_env["framework_module"]),
         "SM_FRAMEWORK_PARAMS": "{}",
         "SM_RESOURCE_CONFIG": json.dumps(resource),
-        "SM_INPUT_DATA_CONFIG": json.dumps(_input_data_config()),
+        "SM_INPUT_DATA_CONFIG": json.dumps(_input_data_config(container.channels)),
         **{f"SM_{k.upper()}": v for k, v in paths.items()},
         **{f"SM_HP_{k.upper()}": _hp_text(v) for k, v in hps.items()},
     }
+    if container.job_name:
+        env[TRAINING_JOB_ENV] = container.job_name  # SageMaker sets it in every training container
     if port is not None:
         # What torchrun (SageMaker's torch_distributed) sets: one process per host on CPU.
         env.update({"RANK": str(rank), "WORLD_SIZE": str(len(hosts)), "LOCAL_RANK": "0",

@@ -8,12 +8,16 @@ with progress, streams the job's CloudWatch log, and brings the artifact back in
 On the local target the emulator accepts the job and reports it Completed at once without
 running anything, so the launcher then runs the same bundle locally with the job's
 hyperparameters (as the remote side would) and puts the artifact where the job would have
-written it: the record that comes back is real either way.
+written it: the record that comes back is real either way. A job with ``EnableNetworkIsolation``
+runs isolated there too: its channels other than ``training`` (the ``code`` channel holding the
+source bundle) are downloaded from the emulator into their folders, so the run uses the bytes the
+job's channel points at, and the processes get no endpoint or credentials (runner/launchers/local.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -142,7 +146,8 @@ def launch(run: TrainingRun) -> TrainingResult:
         result = run_here(run)(hyperparameters={k: v for k, v in hyperparameters.items() if k not in SCRIPT_MODE_KEYS},
                                data_dir=local_data, run_dir=run_dir,
                                instance_count=definition["ResourceConfig"]["InstanceCount"], quiet=run.quiet,
-                               timeout_s=timeout_s)
+                               timeout_s=timeout_s, **container_inputs(target, definition, hyperparameters,
+                                                                       job_name, run_dir))
         bucket, key = split_uri(artifact_uri)
         target.client("s3").upload_file(str(result.artifact), bucket, key)
         return TrainingResult(Path(result.artifact), dict(result.metrics), Path(result.log_path), artifact_uri,
@@ -155,6 +160,54 @@ def launch(run: TrainingRun) -> TrainingResult:
     if not log_path.exists():
         log_path.write_text("")
     return TrainingResult(artifact, metrics, log_path, artifact_uri, job_name)
+
+
+def container_inputs(target: Target, definition: dict[str, Any], hyperparameters: dict[str, str], job_name: str,
+                     run_dir: Path) -> dict[str, Any]:
+    """What the job's container gets besides data and hyperparameters: its name, and under network
+    isolation its other channels (downloaded from the target), its submit directory and no network."""
+    if not definition.get("EnableNetworkIsolation"):
+        return {"job_name": job_name}
+    channels = {}
+    for channel in definition.get("InputDataConfig", []):
+        if channel["ChannelName"] == "training":
+            continue  # the data set: already on this machine (prepare_inputs), the same objects
+        dest = run_dir / "channels" / channel["ChannelName"]
+        if dest.exists():
+            shutil.rmtree(dest)
+        channels[channel["ChannelName"]] = download_channel(target, channel["DataSource"]["S3DataSource"]["S3Uri"],
+                                                            dest)
+    return {"job_name": job_name, "channels": channels, "network_isolation": True,
+            "submit_directory": hyperparameters.get("sagemaker_submit_directory")}
+
+
+def download_channel(target: Target, uri: str, dest: Path) -> Path:
+    """An S3Prefix channel's objects in ``dest`` as SageMaker lays them out: an object whose key is
+    the URI itself by its file name (the SDK's code channel), the others by their path under it."""
+    bucket, prefix = split_uri(uri)
+    s3 = target.client("s3")
+    dest.mkdir(parents=True, exist_ok=True)
+    found = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            if key.endswith("/"):
+                continue
+            if key == prefix:
+                name = key.rsplit("/", 1)[-1]
+            elif key.startswith(prefix.rstrip("/") + "/"):
+                name = key[len(prefix.rstrip("/")) + 1:]
+            else:
+                name = key[len(prefix.rsplit("/", 1)[0]) + 1:] if "/" in prefix else key
+            path = dest / name
+            if not path.resolve().is_relative_to(dest.resolve()):
+                raise LaunchError(f"channel {uri}: object key {key!r} escapes the channel folder")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, key, str(path))
+            found += 1
+    if not found:
+        raise LaunchError(f"channel {uri}: no objects under that S3 URI (SageMaker fails the job the same way)")
+    return dest
 
 
 def _target(run: TrainingRun) -> Target:

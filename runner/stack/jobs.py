@@ -12,6 +12,14 @@ from runner.stack.parts import StackParts
 from training.metrics import sagemaker_metric_definitions
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+# Under network isolation the container cannot fetch the bundle from S3: the SageMaker Python SDK
+# (v2, src/sagemaker/estimator.py, Framework._prepare_for_training / EstimatorBase
+# ._stage_user_code_in_s3; src/sagemaker/job.py, _Job._load_config) then adds the bundle as its own
+# input channel, named "code", whose S3Uri is the tarball's key (an S3Prefix channel with no
+# InputMode of its own), and sends the tarball's path inside the container as
+# sagemaker_submit_directory; the training toolkit unpacks that local tarball into /opt/ml/code.
+CODE_CHANNEL = "code"
+CODE_CHANNEL_SOURCEDIR = f"/opt/ml/input/data/{CODE_CHANNEL}/sourcedir.tar.gz"
 METRIC_DEFINITIONS = sagemaker_metric_definitions()
 
 
@@ -36,6 +44,13 @@ def hyperparameters(settings: Settings) -> dict[str, str]:
     return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in values.items()}
 
 
+def code_channel(source_uri: str) -> dict[str, Any]:
+    """The source bundle as an input channel, as the SageMaker Python SDK sends it under isolation."""
+    return {"ChannelName": CODE_CHANNEL,
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": source_uri,
+                                            "S3DataDistributionType": "FullyReplicated"}}}
+
+
 def build_jobs(parts: StackParts, run_id: str) -> list[JobSpec]:
     """The training run of this configuration: local, a SageMaker training or tuning job, or EC2."""
     settings, names = parts.settings, parts.names
@@ -52,9 +67,10 @@ def build_jobs(parts: StackParts, run_id: str) -> list[JobSpec]:
 
     role_arn = names.role_arn(parts.role_key_for("training"))
     job_name = f"{settings.name}-{run_id}"[:63]
+    isolated = t.network_isolation
     script_mode = {
         "sagemaker_program": "train.py",
-        "sagemaker_submit_directory": source_uri,
+        "sagemaker_submit_directory": CODE_CHANNEL_SOURCEDIR if isolated else source_uri,
         "sagemaker_region": settings.target.region,
         "sagemaker_container_log_level": "20",
     }
@@ -72,7 +88,7 @@ def build_jobs(parts: StackParts, run_id: str) -> list[JobSpec]:
             "ChannelName": "training",
             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": names.data_uri,
                                             "S3DataDistributionType": "FullyReplicated"}},
-        }],
+        }] + ([code_channel(source_uri)] if isolated else []),
         "OutputDataConfig": {"S3OutputPath": names.s3_uri("artifacts/")},
         "ResourceConfig": {"InstanceType": t.instance_type, "InstanceCount": t.instance_count,
                            "VolumeSizeInGB": t.volume_size_gb},
@@ -87,6 +103,8 @@ def build_jobs(parts: StackParts, run_id: str) -> list[JobSpec]:
     if t.use_spot and t.max_wait:
         definition["StoppingCondition"]["MaxWaitTimeInSeconds"] = t.max_wait
     if t.checkpointing:
+        # A tuning job gives every trial this same S3Uri: the training package keeps each job's
+        # checkpoints under its own TRAINING_JOB_NAME folder (training/config.py).
         definition["CheckpointConfig"] = {"S3Uri": names.s3_uri(f"checkpoints/{job_name}"),
                                           "LocalPath": CHECKPOINT_LOCAL_PATH}
 

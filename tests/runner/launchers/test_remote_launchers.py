@@ -1,4 +1,6 @@
-"""The remote launchers send exactly the stack's job requests, then deliver a real artifact record."""
+"""The remote launchers send exactly the stack's job requests, then deliver a real artifact record.
+
+The EC2 launcher, whose user data runs on a stand-in instance, is tested in test_ec2_launcher.py."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 from runner_helpers import inventory, settings_for
 
 from runner import deploy
-from runner.launchers import TrainingRun, ec2, launcher_for
+from runner.launchers import TrainingRun, launcher_for
 from runner.stack.build import build_stack
 
 
@@ -20,9 +22,12 @@ def _fake_local_training(calls: list[dict]):
     """Stands in for run_local_training (torch-free): records its arguments, writes an artifact."""
 
     def run_local_training(*, hyperparameters, data_dir, run_dir, instance_count=1, quiet=False, timeout_s=None,
-                           checkpoint_dir=None):
+                           checkpoint_dir=None, channels=None, submit_directory=None, network_isolation=False,
+                           job_name=None):
         calls.append({"hyperparameters": dict(hyperparameters), "data_dir": Path(data_dir),
-                      "instance_count": instance_count})
+                      "instance_count": instance_count, "channels": dict(channels or {}),
+                      "submit_directory": submit_directory, "network_isolation": network_isolation,
+                      "job_name": job_name})
         artifact = Path(run_dir) / "model.tar.gz"
         with tarfile.open(artifact, "w:gz") as archive:
             info = tarfile.TarInfo("model.json")
@@ -80,7 +85,11 @@ def test_sagemaker_launcher_sends_the_stacks_training_job(local_target, stack_na
     s3 = local_target.client("s3")
     bucket, key = result.artifact_uri[5:].split("/", 1)
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == result.artifact.read_bytes()
-    bundle_bucket, bundle_key = job.request["HyperParameters"]["sagemaker_submit_directory"][5:].split("/", 1)
+    # The bundle: an S3 URI in sagemaker_submit_directory, or (network isolation) the code channel's.
+    (code,) = [c for c in job.request["InputDataConfig"] if c["ChannelName"] == "code"] or [None]
+    bundle_uri = code["DataSource"]["S3DataSource"]["S3Uri"] if code else \
+        job.request["HyperParameters"]["sagemaker_submit_directory"]
+    bundle_bucket, bundle_key = bundle_uri[5:].split("/", 1)
     assert s3.head_object(Bucket=bundle_bucket, Key=bundle_key)["ContentLength"] > 0
     data_bucket, data_prefix = stack.names.data_uri[5:].split("/", 1)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=data_bucket, Prefix=data_prefix)["Contents"]}
@@ -102,27 +111,6 @@ def test_sagemaker_launcher_sends_the_stacks_tuning_job(local_target, stack_name
               if not k.startswith("sagemaker_")}
     assert static.items() <= calls[0]["hyperparameters"].items()
     assert result.artifact.is_file() and result.artifact_uri.startswith("s3://")
-
-
-def test_ec2_launcher_sends_the_stacks_run_instances(local_target, stack_name, tmp_path, data_dir):
-    settings = settings_for(stack_name, "training=ec2")
-    stack = build_stack(settings, run_id="ec2run")
-    sent = _capture(local_target, "ec2.RunInstances")
-    calls: list[dict] = []
-    result = _launch("ec2", settings, stack, local_target, tmp_path / "run", data_dir, calls)
-    (job,) = [j for j in stack.jobs if j.kind == "ec2_run"]
-    assert sent == [job.request]
-    assert job.request["MetadataOptions"]["HttpTokens"] == "required"
-    assert calls[0]["hyperparameters"] == {k: v for k, v in
-                                           ec2.hyperparameters_of(job.request["UserData"]).items()}
-    assert calls[0]["hyperparameters"]["epochs"] == str(settings.training.epochs)
-    described = local_target.client("ec2").describe_instances(InstanceIds=[result.job_name])
-    instance = described["Reservations"][0]["Instances"][0]
-    assert instance["State"]["Name"] in ("shutting-down", "terminated")
-    assert instance["MetadataOptions"]["HttpTokens"] == "required"
-    assert result.artifact_uri == ec2.artifact_uri_of(job.request["UserData"])
-    profile = job.request["IamInstanceProfile"]["Name"]
-    assert f"instance-profile:{profile}" in inventory(local_target, stack_name)
 
 
 def test_the_stacks_tuning_request_is_valid_for_the_api(stack_name):
