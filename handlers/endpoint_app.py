@@ -3,8 +3,12 @@
 ``GET /ping``
     200 once the model is loaded (the container contract).
 ``POST /invocations``
-    The container contract: the body goes to ``inference.input_fn``; client errors come back with
-    their own status (400/406/413/415) and a JSON ``{"error": {"type", "message"}}`` body.
+    The container contract, answered as SageMaker's PyTorch serving toolkit answers it
+    (``handlers.serving_toolkit``): an ``application/json`` or ``text/csv`` body is decoded as
+    UTF-8 before ``inference.input_fn`` (not UTF-8: 500), Accept is only checked by ``output_fn``
+    (406, after ``input_fn``), and an error is its status with the toolkit's text body, the
+    message and a traceback. The server's own refusals (404, 411, 413, 503 busy, 504) keep a JSON
+    ``{"error": {"type", "message"}}`` body.
 ``POST /endpoints/<name>/invocations``
     The SageMaker runtime API, so ``boto3.client("sagemaker-runtime", endpoint_url=URL)`` works
     unchanged. A production variant is picked by weight, or named by the
@@ -24,7 +28,7 @@ import uuid
 from email.message import Message
 from functools import partial
 
-from handlers import inference
+from handlers import inference, serving_toolkit
 from handlers.batching import Batcher, ServerBusyError, ServerStoppingError
 from handlers.http_server import Reply, Route
 from handlers.server_config import NAME_PATTERN, ServerConfig
@@ -61,11 +65,12 @@ def _partition(region: str) -> str:
 
 
 def model_error(endpoint_name: str, container: Reply, region: str) -> Reply:
-    """What SageMaker returns when the container answers non-2xx: ModelError, HTTP 424."""
-    try:
-        original = json.loads(container.body)["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        original = container.body.decode("utf-8", "replace")
+    """What SageMaker returns when the container answers non-2xx: ModelError, HTTP 424.
+
+    ``OriginalMessage`` is the container's body as text, whatever its shape (the toolkit's
+    message + traceback, or the server's JSON refusal).
+    """
+    original = container.body.decode("utf-8", "replace")
     side = "client" if container.status < 500 else "server"
     log_group = f"/aws/sagemaker/Endpoints/{endpoint_name}"
     doc = {
@@ -125,11 +130,17 @@ class EndpointApp:
         self.batcher.stop()
 
     def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> tuple[bytes, str]:
-        """Run the inference contract; raises the contract's exceptions."""
-        inference.negotiate_accept(accept)  # 406 before spending any compute
+        """Run the inference contract in the serving toolkit's order; raises what it raises.
+
+        transformer.py ``transform``: default the Accept, decode a JSON/CSV body, then input_fn,
+        predict_fn (here: preprocess + the batcher's forward pass) and output_fn, which alone
+        refuses an Accept (406), so a bad body is reported before a bad Accept.
+        """
+        accept = serving_toolkit.effective_accept(accept)
+        data = serving_toolkit.request_body(body, content_type)
         self.batcher.preparing.add(1)
         try:
-            request = inference.input_fn(body, content_type)
+            request = inference.input_fn(data, content_type)
             batch = inference.preprocess(request.images, self.model)
             future = self.batcher.submit(batch)
         finally:
@@ -155,15 +166,15 @@ class EndpointApp:
         try:
             payload, out_type = self.invoke(body, content_type, accept)
             return Reply(200, payload, {"Content-Type": out_type})
-        except inference.ClientInputError as exc:
-            return container_error(exc.status_code, type(exc).__name__, exc.message)
-        except (ServerBusyError, ServerStoppingError) as exc:
+        except (ServerBusyError, ServerStoppingError) as exc:  # the model server's queue, not the toolkit
             return container_error(503, type(exc).__name__, str(exc))
         except TimeoutError:
             return container_error(504, "Timeout", "the model did not answer in time")
-        except Exception as exc:  # a model fault: reported, never a client's fault
-            log_event("model_error", error_type=type(exc).__name__, message=str(exc)[:300])
-            return container_error(500, "ModelError", "the model failed on this request")
+        except Exception as exc:  # what transform() catches: its status and its text body
+            reply = serving_toolkit.error_reply(exc)
+            if reply.status >= 500:  # a model fault (or a body the toolkit cannot decode): logged
+                log_event("model_error", error_type=type(exc).__name__, message=str(exc)[:300])
+            return reply
 
     def _runtime_outcome(self, name: str, headers: Message, body: bytes) -> Reply:
         if self.config.endpoint_name is not None and name != self.config.endpoint_name:

@@ -15,7 +15,8 @@ otherwise; an empty or ``*/*`` Accept is replaced by ``SAGEMAKER_DEFAULT_INVOCAT
 exception that subclasses ``sagemaker_inference.errors.BaseInferenceToolkitError`` becomes a
 response with its ``status_code``, any other exception a 500. So every error a client can cause
 is raised as a :class:`ClientInputError` subclass (a ``BaseInferenceToolkitError`` inside the
-container) and never surfaces as a 500.
+container) and never surfaces as a 500 - but for a JSON or CSV body that is not UTF-8, which the
+toolkit fails to decode before ``input_fn`` runs (a 500; ``handlers.serving_toolkit`` mirrors it).
 
 Only ``training.model`` is imported from the project: the artifact ships this file with
 ``code/training/__init__.py`` and ``code/training/model.py`` and nothing else.

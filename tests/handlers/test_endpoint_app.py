@@ -95,10 +95,10 @@ def test_the_model_error_arn_names_the_configured_region(make_app):
     [("cn-north-1", "arn:aws-cn:logs:cn-north-1:"), ("us-gov-west-1", "arn:aws-us-gov:logs:us-gov-west-1:")],
 )
 def test_the_model_error_arn_uses_the_region_partition(region, prefix):
-    container = Reply(500, b'{"error": {"type": "ModelError", "message": "boom"}}')
+    container = Reply(500, b"boom\nTraceback (most recent call last):\n")
     doc = json.loads(model_error("ep", container, region).body)
     assert doc["LogStreamArn"].startswith(prefix)
-    assert doc["OriginalMessage"] == "boom" and doc["ErrorCode"] == "SERVER_ERROR_FROM_MODEL"
+    assert doc["OriginalMessage"] == container.body.decode() and doc["ErrorCode"] == "SERVER_ERROR_FROM_MODEL"
 
 
 def test_another_endpoint_name_is_a_validation_error(make_app, png):
