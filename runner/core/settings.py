@@ -105,6 +105,10 @@ Percent = Annotated[int, Field(ge=1, le=100)]
 VolumeGb = Annotated[int, Field(ge=1, le=16384)]
 Budget = Annotated[float, Field(ge=0)]
 NonEmpty = Field(min_length=1)
+# EC2 resource ids: a prefix and 8 or 17 hex digits (EC2 User Guide, "Resource IDs").
+SubnetId = Annotated[str, _matching(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$", "is not a subnet id (subnet-0123abcd...)")]
+SecurityGroupId = Annotated[str, _matching(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$",
+                                           "is not a security group id (sg-0123abcd...)")]
 
 
 @_STRICT_KEYS
@@ -253,6 +257,13 @@ class EndpointSettings:
     serverless_memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144]
     serverless_max_concurrency: Annotated[int, Field(ge=1, le=200)]
 
+    @model_validator(mode="after")
+    def _serverless_exclusions(self) -> EndpointSettings:
+        # SageMaker Developer Guide, "Serverless Inference", feature exclusions (SG-AWS-004).
+        _require(not (self.kind == "serverless" and self.data_capture), "data_capture",
+                 "Serverless Inference does not support data capture: set endpoint.data_capture=false")
+        return self
+
 
 @_STRICT_KEYS
 @dataclass
@@ -288,6 +299,10 @@ class FunctionSettings:
     connect_timeout: Annotated[int, Field(ge=1)]
     read_timeout: Annotated[int, Field(ge=1)]
     kms_key_arn: str | None
+    # VpcConfig: none by default; subnets and security groups come together (Lambda API reference,
+    # VpcConfig: up to 16 subnets and 5 security groups).
+    subnet_ids: Annotated[list[SubnetId], Field(max_length=16)]
+    security_group_ids: Annotated[list[SecurityGroupId], Field(max_length=5)]
 
     @model_validator(mode="after")
     def _within_limits(self) -> FunctionSettings:
@@ -297,6 +312,9 @@ class FunctionSettings:
             value = getattr(self, name)
             _require(value <= self.timeout, name,
                      f"{value} is out of range; allowed: 1 to function.timeout ({self.timeout})")
+        _require(bool(self.subnet_ids) == bool(self.security_group_ids),
+                 "security_group_ids" if self.subnet_ids else "subnet_ids",
+                 "a function in a VPC needs both function.subnet_ids and function.security_group_ids")
         return self
 
 
@@ -339,6 +357,22 @@ class NotebookSettings:
     kms_key_id: str | None
     direct_internet_access: OnOff
     root_access: OnOff
+    subnet_id: SubnetId | None
+    security_group_ids: Annotated[list[SecurityGroupId], Field(max_length=5)]
+
+    @model_validator(mode="after")
+    def _network(self) -> NotebookSettings:
+        if not self.enabled:
+            return self
+        # SageMaker API reference, CreateNotebookInstance (SG-AWS-001, SG-AWS-002).
+        _require(self.direct_internet_access == "Enabled" or self.subnet_id is not None, "subnet_id",
+                 "required with notebook.direct_internet_access=Disabled: SageMaker refuses a notebook without "
+                 "internet access outside a subnet (give a private subnet id and notebook.security_group_ids)")
+        _require(self.subnet_id is None or bool(self.security_group_ids), "security_group_ids",
+                 "a notebook in a subnet needs security groups of that subnet's VPC")
+        _require(self.subnet_id is not None or not self.security_group_ids, "subnet_id",
+                 "notebook.security_group_ids apply only with a subnet")
+        return self
 
 
 @_STRICT_KEYS

@@ -174,7 +174,7 @@ def apply(stack: Stack, target: Target, *, rollback: bool = True, console: Conso
         except (Exception, KeyboardInterrupt, ApplyInterrupted) as exc:
             report.interrupted = isinstance(exc, ApplyInterrupted | KeyboardInterrupt)
             report.failed = current.describe() if current else None
-            report.error = "interrupted" if report.interrupted else _message(exc)
+            report.error = "interrupted" if report.interrupted else _message(exc) + _config_key_of(stack, current, exc)
             _roll_back(ctx, timeline, report, rollback, console)
             raise ApplyError(_failure_message(report, rollback), report) from exc
     return report
@@ -220,6 +220,24 @@ def _failure_message(report: ApplyReport, rollback: bool) -> str:
     lines.append(f"remaining: {', '.join(report.remaining) or 'nothing'}"
                  + ("" if rollback or not report.remaining else " (the next apply converges from here)"))
     return "; ".join(lines)
+
+
+# What AWS (or the request check before it) answers to a request it refuses as written.
+_REFUSALS = ("ValidationException", "ValidationError", "InvalidParameterValueException", "InvalidParameterException",
+             "InvalidParameterCombination", "InvalidRequestContentException")
+
+
+def _config_key_of(stack: Stack, change: Change | None, exc: BaseException) -> str:
+    """For a refused request: the config key the resource comes from, so the user knows what to change."""
+    from runner.targets.request_validation import RequestRejected
+
+    refused = isinstance(exc, RequestRejected) or (isinstance(exc, Exception) and error_code(exc) in _REFUSALS)
+    if not refused or change is None or change.action == "delete" or not change.logical_id:
+        return ""
+    key = stack.resource(change.logical_id).config_key
+    if isinstance(exc, RequestRejected) and all(v.path.startswith("Tags") for v in exc.violations):
+        key = "tags"  # every resource carries the stack's tags
+    return f" (set by config key {key})" if key else ""
 
 
 def _message(exc: BaseException) -> str:

@@ -40,8 +40,9 @@ def build_endpoint(parts: StackParts, model_data_url: str) -> list[Resource]:
             "ModelName": model_names[image],
             "ExecutionRoleArn": role_arn,
             "PrimaryContainer": container,
-            # The artifact carries its inference code, so the container needs no network.
-            "EnableNetworkIsolation": True,
+            # The artifact carries its inference code, so the container needs no network; Serverless
+            # Inference does not support network isolation (SG-AWS-005), so there it is off.
+            "EnableNetworkIsolation": e.kind != "serverless",
             "Tags": parts.tags,
         }, depends_on=[role_id], config_key="endpoint"))
 

@@ -40,6 +40,8 @@ def build_function(parts: StackParts) -> list[Resource]:
     }
     if f.kms_key_arn:
         function_props["KmsKeyArn"] = f.kms_key_arn
+    if f.subnet_ids:
+        function_props["VpcConfig"] = {"SubnetIds": list(f.subnet_ids), "SecurityGroupIds": list(f.security_group_ids)}
     alias_props: dict[str, Any] = {
         "FunctionName": names.function_name,
         "Name": f.alias,

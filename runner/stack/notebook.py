@@ -25,5 +25,8 @@ def build_notebook(parts: StackParts) -> list[Resource]:
     }
     if n.kms_key_id:
         props["KmsKeyId"] = n.kms_key_id
+    if n.subnet_id:
+        props["SubnetId"] = n.subnet_id
+        props["SecurityGroupIds"] = list(n.security_group_ids)
     return [Resource("NotebookInstance", "AWS::SageMaker::NotebookInstance", props, depends_on=[role_id],
                      config_key="notebook")]

@@ -8,10 +8,12 @@ goes to moto unchanged. So the applier sends the same boto3 calls to the emulato
   ``CreateEndpointConfig``, ``CreateEndpoint``, ``CreateTrainingJob`` or
   ``CreateHyperParameterTuningJob`` of an existing name: refused here with AWS's error (see
   ``UNIQUE_NAMES`` and docs/aws-rules.md).
-- Lambda ``CreateFunction`` with ``TracingConfig: Active`` checks that the execution role may call
-  ``xray:PutTraceSegments`` and ``xray:PutTelemetryRecords`` and refuses it otherwise, as Lambda
-  does; moto creates the function anyway (``role_can``: inline and attached policies, Allow and
-  Deny, action wildcards; conditions are not evaluated).
+- AWS's rules between members and between requests (runner/core/aws_rules.py: a notebook without
+  direct internet access needs a subnet and security groups that exist; Serverless Inference
+  takes one variant, no data capture, no network-isolated or VPC model; a traced function's role
+  must write X-Ray traces, a function in a VPC's role must manage network interfaces): a request
+  that breaks one is refused with AWS's error code and text, and moto creates nothing
+  (``_EmulatorWorld`` answers what the rules look up from moto's backends).
 - SageMaker ``CreateModel`` drops ``EnableNetworkIsolation`` (``DescribeModel`` always says
   false): the request's value is kept on moto's model object after moto creates it.
 - SageMaker ``UpdateEndpoint`` (moto: HTTP 500): points the endpoint at the new config and its
@@ -34,7 +36,6 @@ Written against moto 5.2.5 (pinned in pyproject.toml); check these routes again 
 
 from __future__ import annotations
 
-import fnmatch
 import io
 import json
 import re
@@ -45,6 +46,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote
+
+from runner.core import aws_rules
 
 MOTO_VERSION = "5.2.5"
 RUNTIME_REGISTRY_PATH = "/_sagegate/lambda-runtimes"
@@ -59,9 +62,6 @@ _RUNTIME_HEADERS = ("Content-Type", "Accept", "X-Amzn-SageMaker-Target-Variant",
                     "X-Amzn-SageMaker-Inference-Id")
 _RUNTIME_ERROR_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.sagemaker.runtime/"
 _CREATE_FUNCTION = re.compile(r"^/2015-03-31/functions/?$")
-# What Lambda needs of the role when tracing is Active (Lambda Developer Guide, "Using AWS Lambda
-# with AWS X-Ray": the execution role needs these two actions; CreateFunction checks them).
-TRACING_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 
 Response = tuple[int, dict[str, str], bytes]
 
@@ -120,6 +120,7 @@ class GapFiller:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         answer = self._refuse_duplicate(environ) if target in UNIQUE_NAMES else None
+        answer = answer or self._refuse_against_aws_rules(environ)
         if answer is None and target == "SageMaker.CreateModel":
             return self._create_model(environ, start_response)
         answer = answer or self._route(environ)
@@ -147,8 +148,6 @@ class GapFiller:
         match = _INVOKE_ENDPOINT.match(path)
         if match and method == "POST":
             return self._invoke_endpoint(environ, unquote(match.group(1)))
-        if _CREATE_FUNCTION.match(path) and method == "POST":
-            return self._check_tracing_role(environ)
         match = _PROVISIONED.match(path)
         if match:
             return self._provisioned_concurrency(environ, method, unquote(match.group(1)))
@@ -171,18 +170,19 @@ class GapFiller:
         arn = f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
         return _sagemaker_error(code, message.format(arn=arn))
 
-    # -- Lambda CreateFunction: a traced function's role must write traces -----------------
-    def _check_tracing_role(self, environ: dict[str, Any]) -> Response | None:
-        request = json.loads(_peek_body(environ) or b"{}")
-        if (request.get("TracingConfig") or {}).get("Mode") != "Active":
+    # -- AWS's cross-member and cross-request rules ------------------------------------------
+    def _refuse_against_aws_rules(self, environ: dict[str, Any]) -> Response | None:
+        operation = _operation(environ)
+        if not aws_rules.rules_for(operation):
             return None
-        for action in TRACING_ACTIONS:
-            if not role_can(_account(environ), str(request.get("Role", "")), action):
-                service, _, call = action.partition(":")
-                return _lambda_error(400, "InvalidParameterValueException",
-                                     f"The provided execution role does not have permissions to call {call} on "
-                                     f"{service.upper()}")
-        return None
+        request = json.loads(_peek_body(environ) or b"{}")
+        found = aws_rules.refusal(operation, request, _EmulatorWorld(_account(environ), _region(environ)))
+        if found is None:
+            return None
+        rule, message = found
+        if operation.startswith("lambda:"):
+            return _lambda_error(400, rule.error_code, message)
+        return _sagemaker_error(rule.error_code, message)
 
     # -- SageMaker CreateModel: keep EnableNetworkIsolation ---------------------------------
     def _create_model(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -362,30 +362,64 @@ class GapFiller:
         return 200, {"Content-Type": "application/json", **out}, body
 
 
-def role_can(account: str, role_arn: str, action: str) -> bool:
-    """Whether the role's policies (inline and attached) allow ``action`` on any resource, with no
-    Deny of it: what a service checks of an execution role before it accepts it."""
+def role_can(account: str, role_arn: str, action: str) -> bool | None:
+    """Whether the role's policies (inline and attached) allow ``action`` on some resource, with no
+    Deny of it: what a service checks of an execution role before it accepts it (None: no such
+    role, which the service's own check reports)."""
     from moto.iam.models import iam_backends
 
     try:
         role = iam_backends[account]["global"].get_role_by_arn(role_arn)
-    except Exception:  # no such role: the service's own check reports that
-        return True
+    except Exception:  # moto raises its own not-found type
+        return None
     documents = list(role.policies.values()) + [
         version.document for policy in role.managed_policies.values()
         for version in policy.versions if version.is_default]
-    allowed = False
-    for document in documents:
-        parsed = json.loads(unquote(document)) if isinstance(document, str) else document
-        statements = parsed.get("Statement", [])
-        for statement in [statements] if isinstance(statements, dict) else statements:
-            actions = statement.get("Action", [])
-            if any(fnmatch.fnmatchcase(action.lower(), str(a).lower())
-                   for a in ([actions] if isinstance(actions, str) else actions)):
-                if statement.get("Effect") == "Deny":
-                    return False
-                allowed = True
-    return allowed
+    return aws_rules.policy_documents_allow(documents, action)
+
+
+class _EmulatorWorld:
+    """What AWS's rules look up, read from moto's backends."""
+
+    def __init__(self, account: str, region: str) -> None:
+        self.account, self.region = account, region
+
+    def role_allows(self, role_arn: str, action: str) -> bool | None:
+        return role_can(self.account, role_arn, action)
+
+    def model(self, name: str) -> dict[str, Any] | None:
+        from moto.sagemaker.models import sagemaker_backends
+
+        model = sagemaker_backends[self.account][self.region]._models.get(name)
+        if model is None:
+            return None
+        return {"EnableNetworkIsolation": bool(getattr(model, "enable_network_isolation", False)),
+                "VpcConfig": getattr(model, "vpc_config", None) or None}
+
+    def vpc_of(self, resource_id: str) -> str | None:
+        from moto.ec2.models import ec2_backends
+
+        ec2 = ec2_backends[self.account][self.region]
+        try:
+            if resource_id.startswith("subnet-"):
+                return str(ec2.get_subnet(resource_id).vpc_id)
+            if resource_id.startswith("sg-"):
+                group = ec2.get_security_group_from_id(resource_id)
+                return str(group.vpc_id) if group is not None else ""
+        except Exception:  # moto's not-found error for a subnet
+            return ""
+        return None
+
+
+def _operation(environ: dict[str, Any]) -> str:
+    """``service:Operation`` of a request (the JSON protocols name it in X-Amz-Target; Lambda's
+    rest-json CreateFunction is a POST to its functions collection)."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target.startswith("SageMaker."):
+        return "sagemaker:" + target.removeprefix("SageMaker.")
+    if environ.get("REQUEST_METHOD") == "POST" and _CREATE_FUNCTION.match(environ.get("PATH_INFO", "")):
+        return "lambda:CreateFunction"
+    return ""
 
 
 def _peek_body(environ: dict[str, Any]) -> bytes:

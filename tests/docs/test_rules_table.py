@@ -92,6 +92,8 @@ def reference_gate_report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp = tmp_path_factory.mktemp("reference-gate")
     run_dir = tmp / "run"
     ran: Ran = run_command([sys.executable, "main.py", "stage=check", "experiment=reference_2023",
+                            "notebook.subnet_id=subnet-0123456789abcdef0",
+                            "notebook.security_group_ids=[sg-0123456789abcdef0]",
                             f"hydra.run.dir={run_dir}", f"workdir={tmp / 'work'}"], tmp)
     assert ran.returncode == 0, ran.explain()
     return json.loads((run_dir / "policy" / "report.json").read_text())

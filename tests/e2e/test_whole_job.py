@@ -94,7 +94,9 @@ def test_unreadable_s3_data_stops_before_the_launcher_creates_anything(run_main,
     """The reference preset's data.source is a placeholder: on the local target the emulator's S3 is
     empty, so training stops with one line naming the key, before any role or job is created."""
     run_dir = tmp_path / "run"
-    result = run_main("stage=train", "experiment=reference_2023", f"hydra.run.dir={run_dir}",
+    result = run_main("stage=train", "experiment=reference_2023",
+                            "notebook.subnet_id=subnet-0123456789abcdef0",
+                            "notebook.security_group_ids=[sg-0123456789abcdef0]", f"hydra.run.dir={run_dir}",
                       f"workdir={tmp_path / 'work'}", timeout=300)
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
     assert "data.source: s3://CHANGE-ME/dogImages cannot be read" in result.stdout

@@ -29,8 +29,11 @@ PROVISIONED_OVER_BUDGET = ("function.reserved_concurrency=50", "function.provisi
 # Production with its training volume key dropped: the shipped preset asks for a KMS key on
 # ml.g4dn.xlarge, which SageMaker rejects (SG-SAN-008; see test_policy_gate.py).
 PRODUCTION = ("experiment=production", "training.volume_kms_key_id=null")
+# A notebook without direct internet access needs a subnet and security groups (SG-AWS-001/002).
+NOTEBOOK = ("notebook=t3_medium", "notebook.subnet_id=subnet-0123456789abcdef0",
+            "notebook.security_group_ids=[sg-0123456789abcdef0]")
 INSECURE = (HUGE_ENDPOINT, WILDCARD_SCOPES, FULL_ACCESS, "function.reserved_concurrency=500",
-            "notebook=t3_medium", "notebook.instance_type=ml.t3.xlarge")
+            *NOTEBOOK, "notebook.instance_type=ml.t3.xlarge")
 # SageMaker training on its default ml.g4dn.xlarge: no KMS key on local instance storage.
 SM = ("training=sagemaker", "training.volume_kms_key_id=null")
 SARIF_SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())

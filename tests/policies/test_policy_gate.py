@@ -52,7 +52,8 @@ def test_a_volume_key_on_local_instance_storage_fails_production():
 
 
 @pytest.mark.parametrize("overrides, expected", [
-    ((WILDCARD_SCOPES,), {"SG-IAM-001", "SG-IAM-003"}),
+    # The wildcard scopes replace the function role's own, X-Ray's included: Lambda would refuse it.
+    ((WILDCARD_SCOPES,), {"SG-IAM-001", "SG-IAM-003", "SG-AWS-007"}),
     (('+iam.roles.lambda_invoke.managed_policy_arns=["arn:aws:iam::aws:policy/AWSLambda_FullAccess"]',),
      {"SG-IAM-004"}),
     ((HUGE_ENDPOINT,), {"SG-COST-001", "SG-COST-002"}),
@@ -77,7 +78,8 @@ def test_fail_on_is_the_threshold():
 def test_top_finding_is_the_most_severe():
     i = make(WILDCARD_SCOPES, "endpoint.kms_key_id=null")
     top = evaluate(i.settings, i.stack, i.costs).top_finding()
-    assert top is not None and top.severity == "high"
+    # A request AWS would refuse (critical) comes before the wildcard's high IAM findings.
+    assert top is not None and (top.severity, top.rule_id) == ("critical", "SG-AWS-007")
     clean = make(f"endpoint.kms_key_id={'arn:aws:kms:us-east-1:123456789012:key/k'}")
     assert evaluate(clean.settings, clean.stack, clean.costs).top_finding() is None
 

@@ -9,7 +9,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from policy_helpers import FULL_ACCESS, make
+from policy_helpers import FULL_ACCESS, NOTEBOOK, make
 
 from policies.__main__ import main
 from policies.checkov.runner import render_template
@@ -64,7 +64,7 @@ def test_get_policy_version_output_is_understood(tmp_path, capsys):
 
 
 def test_cloudformation_template_of_the_default_stack_is_clean(tmp_path, capsys):
-    i = make("notebook=t3_medium")  # includes the notebook's CreateTrainingJob + scoped PassRole
+    i = make(*NOTEBOOK)  # includes the notebook's CreateTrainingJob + scoped PassRole
     path = write(tmp_path, "template.json", render_template(i.settings, i.stack))
     assert main(["scan-iam", "--json", str(path)]) == 0
     assert json.loads(capsys.readouterr().out) == []

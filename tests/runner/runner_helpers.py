@@ -167,3 +167,36 @@ def tagged_resources(target: Any, stack_name: str) -> set[str]:
         if values.get(STACK_TAG) == stack_name:
             tagged.add(item)
     return tagged
+
+
+# A notebook without direct internet access needs a subnet and security groups (SG-AWS-001/002):
+# ids of the right shape for tests that never send the request...
+NOTEBOOK = ("notebook=t3_medium", "notebook.subnet_id=subnet-0123456789abcdef0",
+            "notebook.security_group_ids=[sg-0123456789abcdef0]")
+
+
+REFERENCE = ("experiment=reference_2023", *NOTEBOOK[1:])
+
+
+def with_network(target: Any, *overrides: str) -> tuple[str, ...]:
+    """...and, for tests that do, ``notebook=t3_medium`` given a subnet and security group that exist
+    on ``target`` (one private network per emulator, made on first use)."""
+    with_notebook = ("notebook=t3_medium", "experiment=reference_2023")
+    at = next((i for i, o in enumerate(overrides) if o in with_notebook), None)
+    if at is None:
+        return overrides
+    ec2 = target.client("ec2")
+    found = ec2.describe_subnets(Filters=[{"Name": "tag:Name", "Values": ["sagegate-tests-private"]}])["Subnets"]
+    if found:
+        subnet, vpc = found[0]["SubnetId"], found[0]["VpcId"]
+        group = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                      {"Name": "group-name", "Values": ["sagegate-tests"]}])
+        group_id = group["SecurityGroups"][0]["GroupId"]
+    else:
+        vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24", TagSpecifications=[
+            {"ResourceType": "subnet", "Tags": [{"Key": "Name", "Value": "sagegate-tests-private"}]}])["Subnet"]["SubnetId"]
+        group_id = ec2.create_security_group(GroupName="sagegate-tests", Description="sagegate tests",
+                                             VpcId=vpc)["GroupId"]
+    return (*overrides[:at + 1], f"notebook.subnet_id={subnet}", f"notebook.security_group_ids=[{group_id}]",
+            *overrides[at + 1:])

@@ -25,7 +25,9 @@ from runner.deploy.drivers.base import (
 )
 
 _CONFIG_KEYS = ("Runtime", "Handler", "Role", "MemorySize", "Timeout", "Description", "Environment",
-                "TracingConfig", "KmsKeyArn")
+                "TracingConfig", "KmsKeyArn", "VpcConfig")
+# UpdateFunctionConfiguration takes a VpcConfig with empty lists to leave a VPC.
+_NO_VPC: dict[str, list[str]] = {"SubnetIds": [], "SecurityGroupIds": []}
 LAMBDA_DELAY_S = 2.0
 
 
@@ -70,6 +72,9 @@ class FunctionDriver(Driver):
         config = answer["Configuration"]
         state = {k: config.get(k) for k in _CONFIG_KEYS}
         state["KmsKeyArn"] = config.get("KMSKeyArn")
+        vpc = config.get("VpcConfig") or {}
+        state["VpcConfig"] = ({"SubnetIds": vpc["SubnetIds"], "SecurityGroupIds": vpc.get("SecurityGroupIds", [])}
+                              if vpc.get("SubnetIds") else None)
         state |= {"Architectures": config.get("Architectures", ["x86_64"]), "CodeSha256": config.get("CodeSha256"),
                   "ReservedConcurrentExecutions": answer.get("Concurrency", {}).get("ReservedConcurrentExecutions"),
                   "Tags": tag_dict(answer.get("Tags"))}
@@ -116,6 +121,8 @@ class FunctionDriver(Driver):
             request = {k: props[k] for k in _CONFIG_KEYS if k in props and k != "KmsKeyArn"}
             if "KmsKeyArn" in props:
                 request["KMSKeyArn"] = props["KmsKeyArn"]
+            if "VpcConfig" in details:
+                request["VpcConfig"] = props.get("VpcConfig") or _NO_VPC
             lam.update_function_configuration(FunctionName=name, **request)
             self._wait_ready(ctx, name)
         if "ReservedConcurrentExecutions" in details:

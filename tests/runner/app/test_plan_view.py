@@ -18,7 +18,8 @@ from runner.stack.model import JobSpec, Resource
 # Options whose stacks hold, between them, every resource kind and every job kind.
 SM = ("training=sagemaker", "training.volume_kms_key_id=null")
 TUNER = ("hpo=sagemaker_tuner", *SM)
-NOTEBOOK = ("notebook=t3_medium",)
+NOTEBOOK = ("notebook=t3_medium", "notebook.subnet_id=subnet-0123456789abcdef0",
+            "notebook.security_group_ids=[sg-0123456789abcdef0]")
 EC2 = ("training=ec2",)
 
 

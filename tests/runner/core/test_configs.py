@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from omegaconf import OmegaConf
+from runner_helpers import NOTEBOOK
 
 from runner.app.compose import CONF_DIR, compose_config, compose_settings
 from runner.core.errors import ConfigError
@@ -22,6 +23,9 @@ DEFAULT_OPTIONS = {group: option for entry in yaml.safe_load((CONF_DIR / "config
 # Options that only validate together with another group's option.
 COMPANIONS: dict[tuple[str, str], list[str]] = {
     ("hpo", "sagemaker_tuner"): ["training=sagemaker"],
+    # No direct internet access: SageMaker needs the notebook in a subnet (SG-AWS-001/002).
+    ("notebook", "t3_medium"): list(NOTEBOOK[1:]),
+    ("experiment", "reference_2023"): list(NOTEBOOK[1:]),
 }
 
 

@@ -8,6 +8,7 @@ import time
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
+from runner_helpers import NOTEBOOK, REFERENCE
 
 from runner.app.compose import compose_config, compose_settings
 from runner.core.errors import ConfigError
@@ -36,7 +37,18 @@ def test_defaults_are_the_reference_values() -> None:
         (["endpoint.variants.AllTraffic.instance_type=ml.t3.medium"], "endpoint.variants.AllTraffic.instance_type", "known (hosting)"),
         (["training=sagemaker", "training.instance_type=m5.xlarge"], "training.instance_type", "unknown training instance type"),
         (["training=ec2", "training.instance_type=ml.m5.xlarge"], "training.instance_type", "unknown ec2 instance type"),
-        (["notebook=t3_medium", "notebook.instance_type=ml.m5.large"], "notebook.instance_type", "unknown notebook instance type"),
+        ([*NOTEBOOK, "notebook.instance_type=ml.m5.large"], "notebook.instance_type", "unknown notebook instance type"),
+        # AWS's rules between members (runner/core/aws_rules.py), where one config group decides them.
+        (["notebook=t3_medium"], "notebook.subnet_id", "required with notebook.direct_internet_access=Disabled"),
+        (["notebook=t3_medium", "notebook.subnet_id=subnet-0123456789abcdef0"], "notebook.security_group_ids",
+         "needs security groups"),
+        ([*NOTEBOOK, "notebook.subnet_id=subnet-xyz"], "notebook.subnet_id", "is not a subnet id"),
+        ([*NOTEBOOK, "notebook.security_group_ids=[sg-0123456789abcdef0, default]"], "notebook.security_group_ids[1]",
+         "is not a security group id"),
+        (["function.subnet_ids=[subnet-0123456789abcdef0]"], "function.security_group_ids", "needs both"),
+        (["function.security_group_ids=[sg-01234567]"], "function.subnet_ids", "needs both"),
+        (["endpoint=serverless", "autoscaling=none", "endpoint.data_capture=true"], "endpoint.data_capture",
+         "Serverless Inference does not support data capture"),
         (["autoscaling.min_capacity=4"], "autoscaling.min_capacity", "must be <= autoscaling.max_capacity (3)"),
         (["autoscaling.max_capacity=0", "autoscaling.min_capacity=0"], "autoscaling.max_capacity", "must be >= 1"),
         (["function.provisioned_concurrency=6"], "function.provisioned_concurrency", "must be <= function.reserved_concurrency (5)"),
@@ -139,12 +151,12 @@ def test_unknown_key_without_plus_is_refused_at_compose() -> None:
 
 @pytest.mark.parametrize("preset", ["reference_2023", "production"])
 def test_presets_validate(preset: str) -> None:
-    s = compose_settings([f"experiment={preset}"])
+    s = compose_settings([f"experiment={preset}", *NOTEBOOK[1:]])
     assert s.training.launcher == "sagemaker"
 
 
 def test_reference_preset_holds_the_original_choices() -> None:
-    s = compose_settings(["experiment=reference_2023"])
+    s = compose_settings([*REFERENCE])
     assert (s.data.name, s.data.num_classes, s.model.arch) == ("dog_images", 133, "resnet50")
     assert s.training.instance_type == "ml.g4dn.xlarge"
     assert (s.hpo.enabled, s.hpo.max_jobs, s.hpo.max_parallel_jobs) == (True, 2, 1)
@@ -197,7 +209,7 @@ def test_a_serverless_endpoint_ignores_the_autoscaling_bounds() -> None:
 
 def test_validation_stays_fast() -> None:
     """A sweep loads a hundred configs: each takes a fraction of a millisecond to validate."""
-    container = OmegaConf.to_container(compose_config(["experiment=reference_2023"]), resolve=True)
+    container = OmegaConf.to_container(compose_config([*REFERENCE]), resolve=True)
     load_settings(container)
     started = time.perf_counter()
     for _ in range(100):

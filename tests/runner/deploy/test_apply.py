@@ -6,7 +6,7 @@ import json
 import signal
 
 import pytest
-from runner_helpers import CallLog, inventory, settings_for, stack_for, tagged_resources, watch
+from runner_helpers import CallLog, inventory, settings_for, stack_for, tagged_resources, watch, with_network
 
 from runner.core.names import STACK_TAG
 from runner.deploy import (
@@ -190,7 +190,8 @@ def test_foreign_same_named_resource_is_refused(local_target, stack_name):
 
 
 def test_destroy_leaves_nothing_tagged_and_keeps_artifacts(local_target, stack_name, tmp_path):
-    stack = stack_for(stack_name, "notebook=t3_medium")
+    notebook = with_network(local_target, "notebook=t3_medium")
+    stack = stack_for(stack_name, *notebook)
     ensure_bucket(local_target, stack.names)
     artifact = tmp_path / "model.tar.gz"
     artifact.write_bytes(b"weights")
@@ -200,7 +201,7 @@ def test_destroy_leaves_nothing_tagged_and_keeps_artifacts(local_target, stack_n
     assert f"notebook:{stack.names.notebook_name}" in tagged_resources(local_target, stack_name) | inventory(
         local_target, stack_name)
 
-    report = destroy(settings_for(stack_name, "notebook=t3_medium"), local_target)
+    report = destroy(settings_for(stack_name, *notebook), local_target)
     assert report.deleted and inventory(local_target, stack_name) == set()
     assert tagged_resources(local_target, stack_name) == set()
     s3 = local_target.client("s3")
@@ -218,7 +219,7 @@ def test_destroy_leaves_nothing_tagged_and_keeps_artifacts(local_target, stack_n
 
 
 def test_removed_parts_are_swept(local_target, stack_name):
-    apply(stack_for(stack_name, "notebook=t3_medium"), local_target)
+    apply(stack_for(stack_name, *with_network(local_target, "notebook=t3_medium")), local_target)
     stack = stack_for(stack_name, "autoscaling=none")
     changes = [c for c in plan_changes(stack, local_target) if c.action != "no-change"]
     assert sorted((c.action, c.type) for c in changes) == [
@@ -275,6 +276,7 @@ def test_ctrl_c_stops_at_a_resource_boundary_and_rolls_back(local_target, stack_
      "function.kms_key_arn=arn:aws:kms:us-east-1:123456789012:key/sagegate"),
 ], ids=["notebook-ec2", "serverless", "reference-kms"])
 def test_every_configuration_converges_in_one_apply(local_target, stack_name, overrides):
+    overrides = with_network(local_target, *overrides)
     apply(stack_for(stack_name, *overrides), local_target)
     log, _ = watch(local_target)
     report = apply(stack_for(stack_name, *overrides), local_target)
@@ -325,5 +327,6 @@ def test_a_request_aws_would_refuse_is_refused_before_it_is_sent(local_target, s
     with pytest.raises(ApplyError, match=r"CreateRole: Tags\[\d\]\.Value 'ml-team!' does not match") as failed:
         apply(stack, local_target)
     assert "CreateRole" not in log.sent  # refused before it was sent
+    assert "(set by config key tags)" in str(failed.value)  # what to change
     assert failed.value.report.remaining == []
     assert not [r for r in inventory(local_target, stack_name) if not r.startswith("bucket:")]

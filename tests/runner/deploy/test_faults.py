@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from runner_helpers import CallLog, inventory, stack_for, watch
+from runner_helpers import CallLog, inventory, stack_for, watch, with_network
 
 from runner.deploy import ApplyError, apply, ensure_bucket, upload_function_code
 
@@ -33,6 +33,7 @@ def _mutating_calls_of_a_clean_deploy(target, name, *overrides) -> list[str]:
 
 @pytest.mark.parametrize("overrides", [(), ("notebook=t3_medium", "training=ec2")], ids=["default", "notebook-ec2"])
 def test_every_failing_call_is_rolled_back(local_target, stack_name, overrides):
+    overrides = with_network(local_target, *overrides)
     calls = _mutating_calls_of_a_clean_deploy(local_target, "r" + stack_name[1:], *overrides)
     assert len(calls) >= 12
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from runner_helpers import NOTEBOOK, REFERENCE
 
 from runner.app.compose import compose_settings
 from runner.core.names import STACK_TAG
@@ -15,10 +16,10 @@ from runner.stack.build import build_stack
 
 PRESETS = {
     "default": [],
-    "reference_2023": ["experiment=reference_2023"],
+    "reference_2023": [*REFERENCE],
     "production": ["experiment=production"],
     "ec2": ["training=ec2"],
-    "multi+hpo+notebook+serverless": ["training=sagemaker_multi", "hpo=sagemaker_tuner", "notebook=t3_medium",
+    "multi+hpo+notebook+serverless": ["training=sagemaker_multi", "hpo=sagemaker_tuner", *NOTEBOOK,
                                       "endpoint=serverless", "autoscaling=none"],
 }
 
@@ -102,7 +103,7 @@ def test_multi_instance_job_enables_torch_distributed() -> None:
 
 
 def test_tuning_job_request_carries_the_ranges_and_objective() -> None:
-    (job,) = _stack(["experiment=reference_2023"]).jobs
+    (job,) = _stack([*REFERENCE]).jobs
     config = job.request["HyperParameterTuningJobConfig"]
     assert len(job.request["HyperParameterTuningJobName"]) <= 32
     assert config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 1}

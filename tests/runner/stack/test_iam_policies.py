@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from runner_helpers import NOTEBOOK
 
 from runner.app.compose import compose_settings
 from runner.core.errors import ConfigError
@@ -52,7 +53,7 @@ def test_user_data_bucket_is_scoped_to_its_prefix() -> None:
 
 
 def test_pass_role_names_the_execution_role_with_its_service() -> None:
-    statements = _statements(["notebook=t3_medium"], "notebook")
+    statements = _statements([*NOTEBOOK], "notebook")
     pass_role = next(s for s in statements if s["Action"] == ["iam:PassRole"])
     assert pass_role["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/sagegate-demo-sagemaker-execution"
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
@@ -60,7 +61,7 @@ def test_pass_role_names_the_execution_role_with_its_service() -> None:
 
 @pytest.mark.parametrize("role_key", ["sagemaker_execution", "lambda_invoke", "ec2_training", "notebook"])
 def test_no_wildcard_is_produced(role_key: str) -> None:
-    for statement in _statements(["notebook=t3_medium", "training=ec2"], role_key):
+    for statement in _statements([*NOTEBOOK, "training=ec2"], role_key):
         assert all("*" not in action for action in statement["Action"])
         for resource in _resources(statement):
             if resource == "*":

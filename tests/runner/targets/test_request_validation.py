@@ -11,6 +11,7 @@ import botocore.session
 import pytest
 from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
+from runner_helpers import REFERENCE
 
 from runner.app.compose import compose_settings
 from runner.core.errors import UserError
@@ -193,7 +194,7 @@ def test_install_checks_the_params_as_they_will_be_sent():
     (["training=sagemaker"], ["sagemaker:CreateTrainingJob"]),
     (["training=sagemaker", "hpo=sagemaker_tuner"], ["sagemaker:CreateHyperParameterTuningJob"]),
     (["training=ec2"], ["ec2:RunInstances"]),
-    (["experiment=reference_2023"], ["sagemaker:CreateHyperParameterTuningJob"]),
+    ([*REFERENCE], ["sagemaker:CreateHyperParameterTuningJob"]),
 ], ids=["defaults", "sagemaker", "sagemaker-tuner", "ec2", "reference_2023"])
 def test_the_projects_job_requests_are_accepted(overrides, apis):
     stack = build_stack(compose_settings(overrides))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from policy_helpers import HUGE_ENDPOINT, SM, Case, assert_fails, assert_passes
+from policy_helpers import HUGE_ENDPOINT, NOTEBOOK, SM, Case, assert_fails, assert_passes
 
 RULE = "SG-COST-001"
 
@@ -20,11 +20,11 @@ FAILING = [
     Case(("training=ec2", "training.instance_type=p3.2xlarge"), resource="Ec2TrainingRun"),
     Case((HUGE_ENDPOINT,), resource="EndpointConfig", config_key="endpoint.variants"),
     Case(mutate=add_variant("ml.p3.2xlarge"), resource="EndpointConfig", note="second-variant"),
-    Case(("notebook=t3_medium", "notebook.instance_type=ml.t3.xlarge"), resource="NotebookInstance",
+    Case((*NOTEBOOK, "notebook.instance_type=ml.t3.xlarge"), resource="NotebookInstance",
          config_key="notebook.instance_type"),
 ]
 PASSING = [
-    Case(SM), Case(("training=ec2",)), Case(("notebook=t3_medium",)),
+    Case(SM), Case(("training=ec2",)), Case(NOTEBOOK),
     Case(mutate=add_variant("ml.c5.xlarge"), note="two-allowed-variants"),
 ]
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from policy_helpers import Case, assert_fails, assert_passes
+from policy_helpers import NOTEBOOK, Case, assert_fails, assert_passes
 
 RULE = "SG-COST-006"
-FAILING = [Case(("notebook=t3_medium", "notebook.instance_type=ml.g4dn.xlarge"), resource="NotebookInstance")]
-PASSING = [Case(("notebook=t3_medium",))]
+FAILING = [Case((*NOTEBOOK, "notebook.instance_type=ml.g4dn.xlarge"), resource="NotebookInstance")]
+PASSING = [Case(NOTEBOOK)]
 
 
 @pytest.mark.parametrize("case", FAILING, ids=str)

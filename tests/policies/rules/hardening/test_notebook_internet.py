@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from policy_helpers import Case, assert_fails, assert_passes
+from policy_helpers import NOTEBOOK, Case, assert_fails, assert_passes
 
 RULE = "SG-HARD-004"
-FAILING = [Case(("notebook=t3_medium", "notebook.direct_internet_access=Enabled"), severity="high")]
-PASSING = [Case(("notebook=t3_medium",))]
+FAILING = [Case((*NOTEBOOK, "notebook.direct_internet_access=Enabled"), severity="high")]
+PASSING = [Case(NOTEBOOK)]
 
 
 @pytest.mark.parametrize("case", FAILING, ids=str)

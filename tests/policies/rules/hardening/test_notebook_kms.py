@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from policy_helpers import KEY_ARN, Case, assert_fails, assert_passes
+from policy_helpers import KEY_ARN, NOTEBOOK, Case, assert_fails, assert_passes
 
 RULE = "SG-HARD-002"
-FAILING = [Case(("notebook=t3_medium",), severity="low", resource="NotebookInstance")]
-PASSING = [Case(("notebook=t3_medium", f"notebook.kms_key_id={KEY_ARN}"))]
+FAILING = [Case(NOTEBOOK, severity="low", resource="NotebookInstance")]
+PASSING = [Case((*NOTEBOOK, f"notebook.kms_key_id={KEY_ARN}"))]
 
 
 @pytest.mark.parametrize("case", FAILING, ids=str)

@@ -4,13 +4,13 @@ limited to the named execution role (the reference notebook role) it is not."""
 from __future__ import annotations
 
 import pytest
-from policy_helpers import Case, assert_fails, assert_passes, widen_notebook_passrole
+from policy_helpers import NOTEBOOK, Case, assert_fails, assert_passes, widen_notebook_passrole
 
 RULE = "SG-IAM-006"
 
 
-FAILING = [Case(("notebook=t3_medium",), mutate=widen_notebook_passrole, severity="high", note="escalation")]
-PASSING = [Case(("notebook=t3_medium",))]
+FAILING = [Case(NOTEBOOK, mutate=widen_notebook_passrole, severity="high", note="escalation")]
+PASSING = [Case(NOTEBOOK)]
 
 
 @pytest.mark.parametrize("case", FAILING, ids=str)

@@ -1,0 +1,11 @@
+"""SG-AWS-001: a notebook without direct internet access outside a subnet (AWS refuses the request; the row in runner/core/aws_rules.py
+names the source)."""
+
+from __future__ import annotations
+
+from policies.rules.aws._request_rule import AwsRequestRule
+from runner.core import aws_rules
+
+
+class NotebookSubnet(AwsRequestRule):
+    row = aws_rules.rule("SG-AWS-001")

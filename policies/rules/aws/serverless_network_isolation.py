@@ -1,0 +1,11 @@
+"""SG-AWS-005: a serverless endpoint backed by a network-isolated model (AWS refuses the request; the row in runner/core/aws_rules.py
+names the source)."""
+
+from __future__ import annotations
+
+from policies.rules.aws._request_rule import AwsRequestRule
+from runner.core import aws_rules
+
+
+class ServerlessNetworkIsolation(AwsRequestRule):
+    row = aws_rules.rule("SG-AWS-005")
