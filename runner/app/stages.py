@@ -144,8 +144,38 @@ def plan(context: RunContext) -> int:
     context.result["changes"] = {a: sum(1 for c in changes if c["action"] == a)
                                  for a in ("create", "update", "replace", "delete", "no-change")}
     code = gate(context, stack)
+    if code == EXIT_OK and target is None:
+        _rehearse(context, stack)
     context.console.print(f"plan.json and template.json written to {context.run_dir}")
     return code
+
+
+def _rehearse(context: RunContext, stack: Stack) -> None:
+    """On a target that starts empty, a deploy creates everything and the jobs are sent as they are:
+    send exactly that to this run's own emulator, so requests.jsonl holds every request the deploy
+    and the training stage will send, each checked by the service model and by AWS's rules (a
+    refused one stops the plan with exit 2, naming its config key). Nothing outlives the run."""
+    if not context.settings.quiet:
+        context.console.print("  rehearsing the deploy on this run's emulator (requests.jsonl)", highlight=False)
+    with _target(context) as target:
+        deploy.apply(stack, target)
+        for job in stack.jobs:
+            if job.api:
+                service, _, operation = job.api.partition(":")
+                _send(target, service, operation, job.request, job.config_key)
+    sent = sum(1 for _ in (context.run_dir / "requests.jsonl").open())
+    context.result["requests"] = sent
+    context.console.print(f"  requests.jsonl: the {sent} requests a deploy sends, each accepted", highlight=False)
+
+
+def _send(target: Target, service: str, operation: str, request: dict[str, Any], config_key: str) -> None:
+    from botocore import xform_name
+    from botocore.exceptions import ClientError
+
+    try:
+        getattr(target.client(service), xform_name(operation))(**request)
+    except ClientError as exc:
+        raise UserError(f"{operation} would be refused: {exc} (set by config key {config_key})") from None
 
 
 def _deployed_model_url(context: RunContext, target: Target | None) -> str | None:

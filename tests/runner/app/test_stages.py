@@ -170,6 +170,34 @@ def test_plan_on_the_embedded_target_would_create_everything(make_context):
     assert f"monthly cost: live $0.00..$0.00 → planned ${costs.monthly_min:,.2f}..${costs.monthly_max:,.2f}" in text
 
 
+def test_plan_writes_every_request_the_deploy_and_the_jobs_send(make_context):
+    """The embedded emulator starts empty: the plan rehearses the whole deploy and the job requests on
+    this run's own emulator, so requests.jsonl holds what stage=deploy and stage=train will send."""
+    context = make_context("stg-plan-req", "training=sagemaker", "training.volume_kms_key_id=null")
+    assert stages.plan(context) == EXIT_OK
+    sent = [json.loads(line) for line in (context.run_dir / "requests.jsonl").read_text().splitlines()]
+    operations = [e["operation"] for e in sent]
+    for expected in ("CreateRole", "CreateModel", "CreateEndpointConfig", "CreateEndpoint", "CreateFunction",
+                     "PublishVersion", "CreateAlias", "RegisterScalableTarget", "PutScalingPolicy",
+                     "CreateTrainingJob"):
+        assert expected in operations, expected
+    [job] = [e for e in sent if e["operation"] == "CreateTrainingJob"]
+    assert job["params"]["TrainingJobName"] == build_stack(context.settings, account=LOCAL_ACCOUNT,
+                                                           run_id=context.run_id).jobs[0].request["TrainingJobName"]
+    assert context.result["requests"] == len(sent)
+
+
+def test_plan_stops_with_exit_2_when_the_rehearsal_is_refused(make_context):
+    """A notebook subnet the account does not have passes the gate (only the account can tell) and is
+    refused where AWS refuses it: when the request is sent (SG-AWS-009), naming the config key."""
+    context = make_context("stg-plan-subnet", "notebook=t3_medium", "notebook.subnet_id=subnet-0123456789abcdef0",
+                           "notebook.security_group_ids=[sg-0123456789abcdef0]")
+    with pytest.raises(UserError, match=r"The subnet ID 'subnet-0123456789abcdef0' does not exist "
+                                        r"\(set by config key notebook\)"):
+        stages.plan(context)
+    assert (context.run_dir / "plan.json").is_file() and (context.run_dir / "requests.jsonl").is_file()
+
+
 def test_plan_of_a_refused_stack_still_shows_it_and_exits_1(make_context):
     context = make_context("stg-plan-bad", INSECURE)
     assert stages.plan(context) == EXIT_VIOLATIONS
