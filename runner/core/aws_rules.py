@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote
 
+from runner.core.instance_storage import has_instance_storage
+
 # Lambda Developer Guide, "Using AWS Lambda with AWS X-Ray" (execution role permissions).
 TRACING_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 # Lambda Developer Guide, "Giving Lambda functions access to resources in an Amazon VPC"
@@ -61,8 +63,10 @@ class AwsRule:
     remediation: str
     # The problem with this request, in AWS's words where they are known (None: it passes).
     problem: Callable[[Mapping[str, Any], World], str | None]
-    # Whether a config can be checked for it before anything exists (a gate rule: policies/rules/aws/).
+    # Whether a config can be checked for it before anything exists (a gate rule: policies/rules/aws/),
+    # unless another gate rule already does (``gated_by``).
     gated: bool = True
+    gated_by: str = ""
 
 
 def policy_documents_allow(documents: Iterable[Any], action: str) -> bool:
@@ -112,6 +116,25 @@ def _notebook_network_exists(request: Mapping[str, Any], world: World) -> str | 
             return f"The security group '{group}' does not exist"
         if vpc and group_vpc and group_vpc != vpc:
             return f"The security group '{group}' is in {group_vpc}, not in the subnet's VPC {vpc}"
+    return None
+
+
+def _volume_key_on_instance_storage(request: Mapping[str, Any], world: World) -> str | None:
+    definition = request.get("TrainingJobDefinition", request)  # a tuning job nests it
+    resources = definition.get("ResourceConfig") or {}
+    if resources.get("VolumeKmsKeyId") and has_instance_storage(str(resources.get("InstanceType", ""))):
+        return (f"Instance type {resources['InstanceType']} has local storage, encrypted by the hardware: "
+                "VolumeKmsKeyId cannot be specified for it")
+    return None
+
+
+def _config_key_on_instance_storage(request: Mapping[str, Any], world: World) -> str | None:
+    if not request.get("KmsKeyId"):
+        return None
+    for variant in request.get("ProductionVariants", []):
+        if has_instance_storage(str(variant.get("InstanceType", ""))):
+            return (f"Variant {variant.get('VariantName')} runs on {variant['InstanceType']}, which has local "
+                    "storage: KmsKeyId cannot be specified for an endpoint config with it")
     return None
 
 
@@ -194,6 +217,23 @@ RULES: tuple[AwsRule, ...] = (
             "notebook.subnet_id",
             "Name a subnet and security groups of one VPC that exist in the target account and region.",
             _notebook_network_exists, gated=False),
+    AwsRule("SG-AWS-010", "sagemaker:CreateTrainingJob", "ValidationException",
+            "Volume key on an instance type with local storage",
+            "SageMaker API reference, ResourceConfig, VolumeKmsKeyId: \"You can't request a VolumeKmsKeyId when "
+            "using an instance type with local storage.\"",
+            "training.volume_kms_key_id", "Set training.volume_kms_key_id=null for instance types with local storage.",
+            _volume_key_on_instance_storage, gated=False, gated_by="SG-SAN-008"),
+    AwsRule("SG-AWS-011", "sagemaker:CreateHyperParameterTuningJob", "ValidationException",
+            "Volume key on an instance type with local storage (tuning)",
+            "SageMaker API reference, ResourceConfig, VolumeKmsKeyId (as in the training job definition)",
+            "training.volume_kms_key_id", "Set training.volume_kms_key_id=null for instance types with local storage.",
+            _volume_key_on_instance_storage, gated=False, gated_by="SG-SAN-008"),
+    AwsRule("SG-AWS-012", "sagemaker:CreateEndpointConfig", "ValidationException",
+            "Endpoint config key with a variant on local storage",
+            "SageMaker API reference, CreateEndpointConfig, KmsKeyId: \"If you specify a value for KmsKeyId when "
+            "using any nitro-based instances with local storage, the call to CreateEndpointConfig fails.\"",
+            "endpoint.kms_key_id", "Set endpoint.kms_key_id=null when a variant runs on an instance type with local "
+            "storage.", _config_key_on_instance_storage, gated=False, gated_by="SG-SAN-008"),
     AwsRule("SG-AWS-003", "sagemaker:CreateEndpointConfig", "ValidationException",
             "Serverless endpoint with more than one variant", SERVERLESS_EXCLUSIONS, "endpoint.variants",
             "Keep one variant under endpoint=serverless.", _serverless_one_variant),

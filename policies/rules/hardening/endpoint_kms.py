@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from policies.rules.base import Context, ResourceRule
 from policies.rules.hardening._kms import kms_problem
-from policies.rules.instance_storage import has_instance_storage
+from runner.core.instance_storage import has_instance_storage
 from runner.stack.model import Resource
 
 

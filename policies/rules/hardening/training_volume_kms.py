@@ -7,7 +7,7 @@ from typing import Any
 
 from policies.rules.base import Context, TrainingDefinitionRule
 from policies.rules.hardening._kms import kms_problem
-from policies.rules.instance_storage import has_instance_storage
+from runner.core.instance_storage import has_instance_storage
 
 
 class TrainingVolumeKms(TrainingDefinitionRule):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from policies.rules.base import Context, Outcome, Rule
-from policies.rules.instance_storage import has_instance_storage
+from runner.core.instance_storage import has_instance_storage
 
 
 class KmsOnInstanceStorage(Rule):

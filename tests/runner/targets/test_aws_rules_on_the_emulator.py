@@ -136,8 +136,9 @@ def test_every_rule_names_a_real_operation_a_source_and_a_config_key():
 def test_every_rule_a_config_can_break_is_a_gate_rule():
     from policies.rules.registry import all_rules
 
-    gate = {r.id for r in all_rules() if r.id.startswith("SG-AWS-")}
-    assert gate == {r.id for r in aws_rules.RULES if r.gated}
+    rules = {r.id for r in all_rules()}
+    assert {r for r in rules if r.startswith("SG-AWS-")} == {r.id for r in aws_rules.RULES if r.gated}
+    assert {r.gated_by for r in aws_rules.RULES if r.gated_by} <= rules
 
 
 def test_every_rule_is_on_the_rules_page():
@@ -145,3 +146,34 @@ def test_every_rule_is_on_the_rules_page():
 
     page = (Path(__file__).resolve().parents[3] / "docs" / "aws-rules.md").read_text()
     assert [r.id for r in aws_rules.RULES if f"| {r.id} |" not in page] == []
+
+
+@pytest.mark.parametrize("instance_type", ["ml.g4dn.xlarge", "ml.g5.xlarge"])
+def test_a_volume_key_on_local_storage_is_refused(local_target, stack_name, instance_type):
+    sm = local_target.client("sagemaker")
+    key = "arn:aws:kms:us-east-1:123456789012:key/sagegate"
+    definition = {
+        "RoleArn": "arn:aws:iam::123456789012:role/r",
+        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        "OutputDataConfig": {"S3OutputPath": "s3://bucket/out"},
+        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 10,
+                           "VolumeKmsKeyId": key},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 600}}
+    assert "local storage" in _refused("ValidationException", sm.create_training_job,
+                                       TrainingJobName=f"{stack_name}-job", **definition)
+    tuning = {"Strategy": "Random", "ResourceLimits": {"MaxNumberOfTrainingJobs": 1, "MaxParallelTrainingJobs": 1}}
+    _refused("ValidationException", sm.create_hyper_parameter_tuning_job, HyperParameterTuningJobName=f"{stack_name}-t",
+             HyperParameterTuningJobConfig=tuning, TrainingJobDefinition=definition)
+    model = _model(sm, f"{stack_name}-m")
+    variants = [{"VariantName": "AllTraffic", "ModelName": model, "InstanceType": instance_type,
+                 "InitialInstanceCount": 1}]
+    _refused("ValidationException", sm.create_endpoint_config, EndpointConfigName=f"{stack_name}-c",
+             ProductionVariants=variants, KmsKeyId=key)
+    with pytest.raises(ClientError, match="ValidationException"):  # nothing was created
+        sm.describe_training_job(TrainingJobName=f"{stack_name}-job")
+
+    # Without the key, or on an EBS-backed type with it, AWS takes them.
+    without_key = {k: v for k, v in definition["ResourceConfig"].items() if k != "VolumeKmsKeyId"}
+    sm.create_training_job(TrainingJobName=f"{stack_name}-job", **{**definition, "ResourceConfig": without_key})
+    sm.create_endpoint_config(EndpointConfigName=f"{stack_name}-c", ProductionVariants=[
+        {**variants[0], "InstanceType": "ml.m5.large"}], KmsKeyId=key)

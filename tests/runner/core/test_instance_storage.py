@@ -1,10 +1,10 @@
-"""Which instance types carry local NVMe storage (policies/rules/instance_storage.py)."""
+"""Which instance types carry local NVMe storage (runner/core/instance_storage.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from policies.rules.instance_storage import has_instance_storage
+from runner.core.instance_storage import has_instance_storage
 
 
 @pytest.mark.parametrize("instance_type", [
