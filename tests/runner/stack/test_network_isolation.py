@@ -73,3 +73,18 @@ def test_tuning_trials_checkpoint_under_different_prefixes(tmp_path: Path) -> No
         assert folder is not None and folder.parent == local_path
         prefixes.add(f"{config['S3Uri'].rstrip('/')}/{folder.relative_to(local_path).as_posix()}/")
     assert len(prefixes) == 2 and not any(a != b and b.startswith(a) for a in prefixes for b in prefixes)
+
+
+def test_the_isolated_models_container_needs_nothing_outside_its_artifact() -> None:
+    """The artifact carries code/inference.py (training/artifact.py): the model's environment points
+    there, never at S3, so its EnableNetworkIsolation container finds its code."""
+    stack = build_stack(compose_settings(["training=sagemaker", "training.network_isolation=true"]),
+                        account="210987654321", run_id="20261206-010000")
+    models = [r.properties for r in stack.resources if r.type == "AWS::SageMaker::Model"]
+    assert models
+    for model in models:
+        assert model["EnableNetworkIsolation"] is True
+        environment = model["PrimaryContainer"]["Environment"]
+        assert environment["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"  # inside model.tar.gz
+        assert environment["SAGEMAKER_PROGRAM"] == "inference.py"
+        assert not [v for v in environment.values() if "s3://" in v or "amazonaws.com" in v]
