@@ -85,7 +85,7 @@ def _check_job_requests(stack: Stack) -> None:
         service, _, operation = str(job.api).partition(":")
         violations = validate_request(service, operation, job.request)
         if violations:
-            raise RequestRejected(violations)
+            raise RequestRejected(violations, operation)
 
 
 def _gated(context: RunContext, stack: Stack) -> Stack:

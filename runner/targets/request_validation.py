@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import botocore.session
+from botocore.exceptions import ClientError
 import regex
 from botocore.model import OperationModel, Shape
 from botocore.utils import parse_to_aware_datetime
@@ -39,14 +40,24 @@ class Violation:
     message: str
 
 
-class RequestRejected(UserError):
-    """A request the service model says AWS would refuse; nothing was sent."""
+class RequestRejected(UserError, ClientError):
+    """A request the service model says AWS would refuse; nothing was sent.
 
-    def __init__(self, violations: list[Violation]) -> None:
+    It is also the ``ClientError`` AWS answers with (code ``ValidationException``), so code that
+    handles AWS's refusals takes the same path on both targets; printed, it is one line."""
+
+    def __init__(self, violations: list[Violation], operation: str = "") -> None:
         self.violations = list(violations)
-        # UserError is printed as one line.
-        super().__init__(f"request refused before sending ({len(self.violations)} problem(s)): "
-                         + "; ".join(v.message for v in self.violations))
+        text = (f"request refused before sending ({len(self.violations)} problem(s)): "
+                + "; ".join(v.message for v in self.violations))
+        ClientError.__init__(self, {"Error": {"Code": "ValidationException", "Message": text}}, operation)
+        self.args = (text,)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.violations, self.operation_name))
 
 
 @functools.cache
@@ -88,7 +99,7 @@ def reject_invalid(params: dict[str, Any], model: OperationModel, **_: Any) -> N
     """botocore ``before-parameter-build`` handler: raise before the request is built."""
     violations = validate_operation(model, params)
     if violations:
-        raise RequestRejected(violations)
+        raise RequestRejected(violations, model.name)
 
 
 def install(client: Any) -> None:

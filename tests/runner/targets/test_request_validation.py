@@ -203,3 +203,20 @@ def test_the_projects_job_requests_are_accepted(overrides, apis):
     for job in jobs:
         service, operation = job.api.split(":")
         assert [v.message for v in validate_request(service, operation, job.request)] == []
+
+
+def test_a_refused_request_is_the_error_aws_answers_with():
+    """Code that handles AWS's refusals (a ClientError with code ValidationException) takes the same
+    path on both targets; printed, the refusal is one line naming the operation and member."""
+    import botocore.session
+    from botocore.exceptions import ClientError
+
+    from runner.targets.request_validation import RequestRejected, reject_invalid
+
+    model = botocore.session.get_session().get_service_model("iam").operation_model("CreateRole")
+    with pytest.raises(ClientError) as refused:
+        reject_invalid({"RoleName": "r" * 65, "AssumeRolePolicyDocument": "{}"}, model)
+    assert isinstance(refused.value, RequestRejected)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert refused.value.operation_name == "CreateRole"
+    assert str(refused.value).startswith("request refused before sending (1 problem(s)): CreateRole: RoleName")
