@@ -8,11 +8,14 @@ The model directory is packed into ``model.tar.gz`` as SageMaker packs ``/opt/ml
 A job with ``EnableNetworkIsolation`` runs isolated: its code comes from the ``code`` channel's
 tarball (unpacked as the SageMaker training toolkit unpacks a local ``sagemaker_submit_directory``),
 its inputs from the channel folders only, and its environment holds no AWS endpoint, credentials or
-proxy, so code that would need the network fails here as it fails in the isolated container.
+proxy, so code that would need the network fails here as it fails in the isolated container. A
+single-host isolated job also runs in a network namespace of its own with only its loopback up
+(``unshare``; where user namespaces are not allowed, the environment is the isolation).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -52,6 +55,15 @@ PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_pr
 # nor may boto3 find any in the developer's files or the instance metadata service.
 NO_CREDENTIALS = {"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull,
                   "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+# Run first inside a new network namespace: bring its loopback up (a container has one), then
+# become the job's Python. Every other address, the host's loopback included, is unreachable.
+LOOPBACK_UP = """\
+import fcntl, os, socket, struct, sys
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    flags = struct.unpack("16sH14s", fcntl.ioctl(s, 0x8913, struct.pack("16sH14s", b"lo", 0, b"")))[1]
+    fcntl.ioctl(s, 0x8914, struct.pack("16sH14s", b"lo", flags | 1, b""))
+os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+"""
 
 
 class TrainingFailed(LaunchError):
@@ -129,7 +141,9 @@ def run_local_training(
         opt_ml = Path(tmp) / "opt" / "ml"
         _lay_out_tree(opt_ml, all_channels, checkpoint_dir, hyperparameters, hosts)
         module_dir = _install_code(opt_ml, submit_directory)
-        args = [sys.executable, ENTRY_POINT, *hyperparameter_arguments(hyperparameters)]
+        # Simulated hosts talk over this machine's loopback: only a single host gets its own namespace.
+        python = (network_namespace_command() if network_isolation and instance_count == 1 else []) or [sys.executable]
+        args = [*python, ENTRY_POINT, *hyperparameter_arguments(hyperparameters)]
         port = _free_port() if instance_count > 1 else None
         processes = [
             _Host(host, rank, subprocess.Popen(
@@ -206,6 +220,24 @@ def _install_code(opt_ml: Path, submit_directory: str | None) -> Path:
                           "(is the code channel in the job's InputDataConfig?)")
     safe_extract(tarball, opt_ml / "code")
     return tarball
+
+
+@functools.cache
+def network_namespace_command() -> list[str]:
+    """A Python command that runs in a new network namespace with only its loopback up (arguments
+    follow as for ``python``), or [] where this machine allows none (no ``unshare``, or user
+    namespaces forbidden)."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return []
+    for mapping in ("--map-current-user", "--map-root-user"):
+        prefix = [unshare, "--user", mapping, "--net", "--", sys.executable, "-c", LOOPBACK_UP]
+        try:
+            if subprocess.run([*prefix, "-c", "pass"], capture_output=True, timeout=30).returncode == 0:
+                return prefix
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+    return []
 
 
 def _input_data_config(channels: Mapping[str, Path]) -> dict:

@@ -15,7 +15,12 @@ from runner_helpers import settings_for
 
 from runner import deploy
 from runner.launchers import LaunchError, TrainingRun, launcher_for
-from runner.launchers.local import TrainingFailed, isolated_environment, run_local_training
+from runner.launchers.local import (
+    TrainingFailed,
+    isolated_environment,
+    network_namespace_command,
+    run_local_training,
+)
 from runner.stack.build import build_stack
 from runner.stack.jobs import CODE_CHANNEL_SOURCEDIR
 from training.archive import write_tar_gz
@@ -38,6 +43,19 @@ import boto3
 buckets = boto3.client("s3", region_name="us-east-1").list_buckets()["Buckets"]
 with open(os.path.join(os.environ["SM_MODEL_DIR"], "model.json"), "w") as out:
     json.dump({"metrics": {"buckets": len(buckets)}}, out)
+'''
+
+# Needs no AWS variable at all: a socket to the emulator's address, as code with a hard-coded URL would.
+OPENS_A_SOCKET = '''\
+import json, os, socket, sys
+with socket.create_connection(("127.0.0.1", int(sys.argv[sys.argv.index("--port") + 1])), timeout=5):
+    pass
+with socket.socket() as server:  # the container's own loopback works
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    socket.create_connection(server.getsockname(), timeout=5).close()
+with open(os.path.join(os.environ["SM_MODEL_DIR"], "model.json"), "w") as out:
+    json.dump({"metrics": {}}, out)
 '''
 
 
@@ -93,6 +111,20 @@ def test_an_isolated_job_whose_code_reaches_s3_fails(emulator_environment, tmp_p
         run_local_training(run_dir=tmp_path / "isolated", network_isolation=True, **kwargs)
     assert "NoCredentialsError" in (tmp_path / "isolated" / "train.log").read_text()
     assert not (tmp_path / "isolated" / "model.tar.gz").exists() and failed.value.returncode != 0
+
+
+@pytest.mark.skipif(not network_namespace_command(), reason="this machine allows no user network namespace")
+def test_an_isolated_job_reaches_no_address_but_its_own_loopback(emulator_url: str, tmp_path: Path,
+                                                                  data_dir: Path) -> None:
+    code = tmp_path / "code"
+    _bundle(code, OPENS_A_SOCKET)
+    kwargs = {"hyperparameters": {"port": emulator_url.rsplit(":", 1)[1]}, "data_dir": data_dir,
+              "channels": {"code": code}, "submit_directory": CODE_CHANNEL_SOURCEDIR, "quiet": True, "timeout_s": 120}
+    run_local_training(run_dir=tmp_path / "open", network_isolation=False, **kwargs)
+    with pytest.raises(TrainingFailed):
+        run_local_training(run_dir=tmp_path / "isolated", network_isolation=True, **kwargs)
+    # The emulator listens on the host's loopback; the job's namespace has a loopback of its own.
+    assert "ConnectionRefusedError" in (tmp_path / "isolated" / "train.log").read_text()
 
 
 def test_the_code_comes_from_the_channel_tarball(emulator_environment, tmp_path: Path, data_dir: Path) -> None:
