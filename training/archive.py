@@ -2,6 +2,9 @@
 
 Fixed mtimes, owners and modes, sorted entries, and a gzip header without time or file name.
 Written to a temporary file and renamed, so a reader never sees half an archive. Import-light.
+
+``python -m training.archive pack MODEL_DIR DEST`` packs a model directory as SageMaker packs
+/opt/ml/model (the EC2 instance's user data runs it).
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import sys
 import tarfile
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 FIXED_MTIME = 0
@@ -65,3 +69,20 @@ def safe_extract(archive: Path, dest: Path) -> None:
     """Extract regular files only, refusing names that escape ``dest``."""
     with tarfile.open(archive, "r:gz") as tar:
         tar.extractall(dest, filter="data")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 3 or args[0] != "pack":
+        print("usage: python -m training.archive pack MODEL_DIR DEST", file=sys.stderr)
+        return 2
+    root = Path(args[1])
+    if not (root / "model.json").is_file():
+        print(f"error: {root} holds no model.json: not a model directory", file=sys.stderr)
+        return 2
+    print(f"packed {pack_directory(root, Path(args[2]))}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from runner.core.cost import CostSummary
 from runner.deploy.drivers import DRIVERS
+from runner.stack.ec2_image import describe_image
 from runner.stack.model import JobSpec, Resource, Stack
 
 
@@ -34,7 +35,9 @@ def describe_job(job: JobSpec) -> str:
                 f"{d['ResourceConfig']['InstanceType']} x {d['ResourceConfig']['InstanceCount']}, "
                 f"{cfg['HyperParameterTuningJobObjective']['Type']} {cfg['HyperParameterTuningJobObjective']['MetricName']}")
     if job.kind == "ec2_run":
-        return f"{r['InstanceType']}, IMDSv2 {r['MetadataOptions']['HttpTokens']}, terminate on shutdown"
+        subnet = next((n["SubnetId"] for n in r.get("NetworkInterfaces", []) if n.get("SubnetId")), "no subnet")
+        return (f"{r['InstanceType']}, IMDSv2 {r['MetadataOptions']['HttpTokens']}, terminate on shutdown, {subnet}\n"
+                f"{describe_image(r['ImageId'], r['InstanceType'])}\n[dim]ImageId {r['ImageId']}[/]")
     return ""
 
 

@@ -1,9 +1,16 @@
-"""The EC2 training run: the exact RunInstances request whose user data trains, uploads and stops."""
+"""The EC2 training run: the exact RunInstances request whose user data trains, uploads and stops.
+
+The image is chosen in runner/stack/ec2_image.py, the user data rendered in
+runner/stack/ec2_user_data.py; the subnet (training.ec2_subnet_id) must reach S3 (checked by the
+launcher before it sends the request, runner/launchers/ec2_reachability.py).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from runner.stack.ec2_image import image_for
+from runner.stack.ec2_user_data import render_user_data
 from runner.stack.model import JobSpec
 from runner.stack.parts import StackParts
 
@@ -12,29 +19,16 @@ def ec2_run(parts: StackParts, run_id: str, source_uri: str, hps: dict[str, str]
     settings, names = parts.settings, parts.names
     t = settings.training
     role_key = parts.role_key_for("ec2_training")
-    args = " ".join(f"--{k} {v}" for k, v in sorted(hps.items()))
     output_uri = names.s3_uri(f"artifacts/{settings.name}-{run_id}/model.tar.gz")
-    minutes = max(1, t.max_runtime // 60)
-    # The instance trains, uploads, and terminates itself; the hard limit stops a stuck run.
-    user_data = "\n".join([
-        "#!/bin/bash",
-        "set -euxo pipefail",
-        f"shutdown -h +{minutes}",
-        "trap 'shutdown -h now' EXIT",
-        "mkdir -p /opt/sagegate/code /opt/sagegate/data /opt/sagegate/model /opt/sagegate/output",
-        f"aws s3 cp {source_uri} /opt/sagegate/sourcedir.tar.gz",
-        "tar -xzf /opt/sagegate/sourcedir.tar.gz -C /opt/sagegate/code",
-        f"aws s3 sync {names.data_uri} /opt/sagegate/data --only-show-errors",
-        "cd /opt/sagegate/code",
-        f"python3 train.py {args} --data_dir /opt/sagegate/data --model_dir /opt/sagegate/model "
-        "--output_dir /opt/sagegate/output --checkpoint_dir /opt/sagegate/checkpoints",
-        f"aws s3 cp /opt/sagegate/model/model.tar.gz {output_uri}",
-    ]) + "\n"
+    image = image_for(settings)
+    user_data = render_user_data(source_uri=source_uri, data_uri=names.data_uri, artifact_uri=output_uri,
+                                 region=settings.target.region, hyperparameters=hps, max_runtime_s=t.max_runtime,
+                                 checkpointing=t.checkpointing)
     network: dict[str, Any] = {"DeviceIndex": 0, "AssociatePublicIpAddress": False}
     if t.ec2_subnet_id:
         network["SubnetId"] = t.ec2_subnet_id
     request = {
-        "ImageId": t.ec2_image_id,
+        "ImageId": image.image_id,
         "InstanceType": t.instance_type,
         "MinCount": 1,
         "MaxCount": 1,

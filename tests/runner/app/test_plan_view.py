@@ -233,10 +233,23 @@ def test_tuning_job_shows_limits_instances_and_objective():
         f"parallel, {rc['InstanceType']} x {rc['InstanceCount']}, {objective['Type']} {objective['MetricName']}")
 
 
-def test_ec2_run_shows_imds_and_termination():
+def test_ec2_run_shows_imds_termination_subnet_and_ami():
     [job] = stack_for("pv-ec2", *EC2).jobs
-    assert describe_job(job) == (f"{job.request['InstanceType']}, IMDSv2 "
-                                 f"{job.request['MetadataOptions']['HttpTokens']}, terminate on shutdown")
+    assert describe_job(job).splitlines() == [
+        f"{job.request['InstanceType']}, IMDSv2 {job.request['MetadataOptions']['HttpTokens']}, terminate on "
+        "shutdown, no subnet",
+        "AMI: ami-999844e0 (the emulator's Deep Learning AMI), PyTorch on the CPU",
+        "[dim]ImageId ami-999844e0[/]"]
+
+
+@pytest.mark.parametrize(("instance_type", "processor"), [("m5.xlarge", "CPU"), ("g4dn.xlarge", "GPU")])
+def test_the_plan_shows_which_ami_an_ec2_run_boots_on_aws(instance_type, processor):
+    [job] = stack_for("pv-ec2", *EC2, "target=aws", f"training.instance_type={instance_type}",
+                      "training.ec2_subnet_id=subnet-0abc").jobs
+    lines = describe_job(job).splitlines()
+    assert lines[0].endswith("subnet-0abc")
+    assert lines[1] == f"AMI: Deep Learning AMI PyTorch 2.10 (AL2023) via SSM, PyTorch on the {processor}"
+    assert "resolve:ssm:/aws/service/deeplearning/ami/x86_64/oss-nvidia-driver-gpu-pytorch-2.10" in lines[2]
 
 
 def test_an_unknown_job_kind_has_no_description():

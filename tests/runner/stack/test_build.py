@@ -122,7 +122,7 @@ def test_ec2_run_is_hardened() -> None:
     assert r["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
     assert r["NetworkInterfaces"][0]["AssociatePublicIpAddress"] is False
     assert r["InstanceInitiatedShutdownBehavior"] == "terminate"
-    assert "--data_dir /opt/sagegate/data" in r["UserData"] and "shutdown -h +120" in r["UserData"]
+    assert '--data_dir "$DATA_URI"' in r["UserData"] and "shutdown -h +120" in r["UserData"]
     assert stack.resource("InstanceProfileEc2Training").properties["Roles"] == ["sagegate-demo-ec2-training"]
 
 
