@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import botocore.session
-from botocore.exceptions import ClientError
 import regex
+from botocore.exceptions import ClientError
 from botocore.model import OperationModel, Shape
 from botocore.utils import parse_to_aware_datetime
 

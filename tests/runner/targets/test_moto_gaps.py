@@ -80,7 +80,8 @@ def test_a_traced_function_needs_a_role_that_writes_traces(local_target, stack_n
     stack = build_stack(settings_for(stack_name, without_xray))
     with pytest.raises(ApplyError, match=r"\(InvalidParameterValueException\) when calling the CreateFunction "
                                          "operation: The provided execution role does not have permissions to "
-                                         "call PutTraceSegments on XRAY; .*remaining: nothing"):
+                                         r"call PutTraceSegments on XRAY \(set by config key function\); "
+                                         ".*remaining: nothing"):
         apply(stack, local_target)
     assert not [r for r in inventory(local_target, stack_name) if r.startswith("function:")]
 
