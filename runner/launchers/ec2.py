@@ -84,7 +84,9 @@ def launch(run: TrainingRun) -> TrainingResult:
             raise LaunchError(f"the EC2 user data {why} on the stand-in instance {instance_id} (log: {log_path}):\n"
                               + "\n".join(outcome.tail[-12:]))
         if not any("now" in r.split() for r in outcome.shutdown_requests):
-            raise LaunchError(f"the EC2 user data ended without shutting the instance down (log: {log_path})")
+            ec2.terminate_instances(InstanceIds=[instance_id])
+            raise LaunchError(f"the EC2 user data ended without shutting the instance down (on AWS it would run "
+                              f"on, billed, until its time limit); terminated {instance_id} (log: {log_path})")
     else:
         # The user data shuts the instance down at max_runtime; allow for boot and upload.
         _wait_for_artifact(target, instance_id, artifact_uri, run.timeout_s + 900, console)

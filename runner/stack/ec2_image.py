@@ -1,19 +1,25 @@
 """Which machine image the EC2 training instance boots, and why (the plan shows it).
 
 On ``target=aws`` the image is the AWS Deep Learning AMI with PyTorch, named by its public SSM
-parameter and resolved by EC2 itself at launch (``ImageId: resolve:ssm:<parameter>``, which
-RunInstances documents as an ImageId): the request the gate checked is the request that is sent,
-byte for byte, and the caller needs no ``ssm:GetParameter`` permission. ``training.ec2_image_id``
-overrides it with an ``ami-`` id or another ``resolve:ssm:`` parameter.
+parameter and resolved by EC2 itself at launch (``ImageId: resolve:ssm:<public-parameter>``; EC2
+User Guide, "Use a Systems Manager parameter instead of an AMI ID"). Resolving it in the launcher
+instead would change the request after the gate checked it; this way the request the gate checked
+is the request that is sent, byte for byte, and the instance's ``ImageId`` (printed by the
+launcher) says which AMI it became. ``training.ec2_image_id`` overrides it with an ``ami-`` id or
+another ``resolve:ssm:`` parameter.
 
-Source: the DLAMI release notes, "Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.10 (Amazon
-Linux 2023)" (https://docs.aws.amazon.com/dlami/latest/devguide/appendix-ami-release-notes.html):
-python_location /opt/pytorch/bin/python (boto3 and the AWS CLI installed), supported EC2
-instances G4dn, G5, G6, Gr6, G6e, P4, P4de, P5, P5e, P5en, P6-B200. No current PyTorch DLAMI
-lists a CPU instance family; the DLAMI guide ("DLAMI features", preinstalled GPU software) says
-the installed software is the same on CPU-only instances, where the GPU tools are unused, and the
-image's CUDA build of PyTorch trains on the CPU. So a CPU type (m5, c5) boots the same image and
-the plan says it runs PyTorch on the CPU.
+Sources (read for issue 11): the DLAMI release notes of "Deep Learning OSS Nvidia Driver AMI GPU
+PyTorch 2.10 (Amazon Linux 2023)" (docs.aws.amazon.com/dlami/latest/devguide/, page
+aws-deep-learning-ami-gpupt210oss-al2023-2026-04-20; read at
+https://docs.amazonaws.cn/dlami/latest/devguide/aws-deep-learning-ami-gpupt210oss-al2023-2026-04-20.md):
+python_location /opt/pytorch/bin/python (boto3 and the AWS CLI are in the image), supported EC2
+instances G4dn, G5, G6, Gr6, G6e, P4, P4de, P5, P5e, P5en, P6-B200; the 2.6, 2.11 and 2.13 notes
+list GPU families only too, so no current PyTorch DLAMI lists a CPU family. The DLAMI guide's
+"DLAMI features" page (https://docs.amazonaws.cn/dlami/latest/devguide/features.md, preinstalled
+GPU software) says the installed software is the same on CPU-only instances, where the GPU tools
+are unused; the image's CUDA build of PyTorch trains on the CPU (as it does on this machine). So a
+CPU type (m5, c5) boots the same image and the plan says it runs PyTorch on the CPU. The
+parameter path is a pin (PyTorch 2.10 line): AWS retires lines, and a retired one fails RunInstances.
 
 On ``target=local`` the emulator has no public SSM parameters and boots nothing: the request
 names a Deep Learning AMI the emulator ships (``LOCAL_DLAMI``), which ``DescribeImages`` knows.

@@ -238,3 +238,16 @@ def test_cpu_and_gpu_instance_types_launch_the_emulators_deep_learning_ami(local
     instance = ec2.run_instances(**request)["Instances"][0]  # validated against the service model first
     assert (instance["ImageId"], instance["InstanceType"]) == (request["ImageId"], instance_type)
     ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+
+
+def test_user_data_that_never_shuts_down_is_refused_and_its_instance_terminated(
+        local_target, stack_name, tmp_path, data_dir, fake_python, monkeypatch):
+    monkeypatch.setattr(ec2_instance_standin, "INSTANCE_PYTHON", str(fake_python))
+    settings, stack = _ready(local_target, stack_name)
+    request = _request(stack)
+    request["UserData"] = "\n".join(line for line in request["UserData"].splitlines()
+                                    if not line.startswith(("shutdown ", "trap "))) + "\n"
+    with pytest.raises(LaunchError, match="ended without shutting the instance down") as refused:
+        launcher_for("ec2")(TrainingRun(settings, stack, tmp_path / "run", data_dir, local_target))
+    instance_id = str(refused.value).split("terminated ", 1)[1].split()[0]
+    assert _state(local_target, instance_id) in ("shutting-down", "terminated")
