@@ -42,7 +42,8 @@ class LocalRunner(Protocol):
     def __call__(self, *, hyperparameters: Mapping[str, object], data_dir: Path, run_dir: Path,
                  instance_count: int = 1, quiet: bool = False, timeout_s: float | None = None,
                  channels: Mapping[str, Path] | None = None, submit_directory: str | None = None,
-                 network_isolation: bool = False, job_name: str | None = None) -> TrainingResult: ...
+                 network_isolation: bool = False, job_name: str | None = None,
+                 aws_environment: Mapping[str, str] | None = None) -> TrainingResult: ...
 
 
 @dataclass

@@ -30,7 +30,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -114,6 +114,7 @@ def run_local_training(
     submit_directory: str | None = None,
     network_isolation: bool = False,
     job_name: str | None = None,
+    aws_environment: Mapping[str, str] | None = None,
 ) -> TrainingResult:
     """Train in local processes under the SageMaker container contract; returns the artifact.
 
@@ -121,7 +122,9 @@ def run_local_training(
     /opt/ml/input/data/<name>. ``submit_directory``: the job's ``sagemaker_submit_directory`` when it
     is a tarball inside the container (e.g. the code channel's); the code is then unpacked from it
     instead of built here. ``network_isolation``: the processes get no AWS endpoint, credentials or
-    proxy. ``job_name``: the container's TRAINING_JOB_NAME."""
+    proxy. ``job_name``: the container's TRAINING_JOB_NAME. ``aws_environment``: the AWS settings a
+    job that is not isolated gets (on the local target, the emulator's endpoint and credentials, as
+    a SageMaker container gets its role's); none of this machine's own AWS settings reach a job."""
     data_dir, run_dir = Path(data_dir).resolve(), Path(run_dir)
     if not data_dir.is_dir():
         raise LaunchError(f"training data folder {data_dir} does not exist")
@@ -135,7 +138,7 @@ def run_local_training(
     for name, path in all_channels.items():
         if not path.is_dir():
             raise LaunchError(f"channel {name}: folder {path} does not exist")
-    container = _Container(all_channels, job_name, network_isolation)
+    container = _Container(all_channels, job_name, network_isolation, dict(aws_environment or {}))
 
     with tempfile.TemporaryDirectory(prefix="sagegate-opt-ml-") as tmp:
         opt_ml = Path(tmp) / "opt" / "ml"
@@ -180,6 +183,8 @@ class _Container:
     channels: Mapping[str, Path]  # name -> folder on this machine, "training" first
     job_name: str | None = None
     network_isolation: bool = False
+    # AWS_* settings a job that is not isolated gets (the emulator's, on the local target).
+    aws_environment: Mapping[str, str] = field(default_factory=dict)
 
 
 def _lay_out_tree(opt_ml: Path, channels: Mapping[str, Path], checkpoint_dir: Path | None,
@@ -254,13 +259,20 @@ def isolated_environment(env: Mapping[str, str]) -> dict[str, str]:
     return {**kept, **NO_CREDENTIALS}
 
 
+def without_local_aws(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without this machine's AWS settings (variables, profiles, credentials files): a job
+    on the local target must never reach a real account with the developer's credentials."""
+    return {**{k: v for k, v in env.items() if not k.startswith("AWS_")}, **NO_CREDENTIALS}
+
+
 def _container_env(opt_ml: Path, hyperparameters: Mapping[str, object], hosts: list[str], host: str,
                    rank: int, port: int | None, container: _Container | None = None,
                    module_dir: Path | None = None) -> dict[str, str]:
     """The variables the SageMaker PyTorch training toolkit sets, for one (simulated) host."""
     container = container or _Container({CHANNEL: opt_ml / "input" / "data" / CHANNEL})
     module_dir = module_dir or opt_ml / "code"
-    base = isolated_environment(os.environ) if container.network_isolation else os.environ
+    base = (isolated_environment(os.environ) if container.network_isolation
+            else {**without_local_aws(os.environ), **container.aws_environment})
     inherited = {k: v for k, v in base.items() if not k.startswith("SM_") and k not in DISTRIBUTED_VARIABLES
                  and k != TRAINING_JOB_ENV}
     channel_dirs = {name: str(opt_ml / "input" / "data" / name) for name in container.channels}

@@ -167,7 +167,8 @@ def container_inputs(target: Target, definition: dict[str, Any], hyperparameters
     """What the job's container gets besides data and hyperparameters: its name, and under network
     isolation its other channels (downloaded from the target), its submit directory and no network."""
     if not definition.get("EnableNetworkIsolation"):
-        return {"job_name": job_name}
+        # The container reaches AWS as the job's role: here, the emulator and its credentials.
+        return {"job_name": job_name, "aws_environment": target.child_env()}
     channels = {}
     for channel in definition.get("InputDataConfig", []):
         if channel["ChannelName"] == "training":

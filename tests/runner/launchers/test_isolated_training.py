@@ -104,9 +104,15 @@ def test_an_isolated_job_whose_code_reaches_s3_fails(emulator_environment, tmp_p
     _bundle(code, REACHES_S3)
     kwargs = {"hyperparameters": {}, "data_dir": data_dir, "channels": {"code": code},
               "submit_directory": CODE_CHANNEL_SOURCEDIR, "quiet": True, "timeout_s": 120}
-    # The same code, not isolated, reaches the emulator's S3 through the inherited environment.
-    connected = run_local_training(run_dir=tmp_path / "open", network_isolation=False, **kwargs)
+    # The same code, not isolated, reaches the emulator's S3 with the AWS settings the job is given
+    # (as a SageMaker container gets its role's)...
+    connected = run_local_training(run_dir=tmp_path / "open", network_isolation=False,
+                                   aws_environment=emulator_environment, **kwargs)
     assert connected.metrics["buckets"] >= 0
+    # ...and never with this machine's own (the developer's shell points at an account here).
+    with pytest.raises(TrainingFailed):
+        run_local_training(run_dir=tmp_path / "inherited", network_isolation=False, **kwargs)
+    assert "NoCredentialsError" in (tmp_path / "inherited" / "train.log").read_text()
     with pytest.raises(TrainingFailed) as failed:
         run_local_training(run_dir=tmp_path / "isolated", network_isolation=True, **kwargs)
     assert "NoCredentialsError" in (tmp_path / "isolated" / "train.log").read_text()

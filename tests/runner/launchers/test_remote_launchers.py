@@ -23,11 +23,11 @@ def _fake_local_training(calls: list[dict]):
 
     def run_local_training(*, hyperparameters, data_dir, run_dir, instance_count=1, quiet=False, timeout_s=None,
                            checkpoint_dir=None, channels=None, submit_directory=None, network_isolation=False,
-                           job_name=None):
+                           job_name=None, aws_environment=None):
         calls.append({"hyperparameters": dict(hyperparameters), "data_dir": Path(data_dir),
                       "instance_count": instance_count, "channels": dict(channels or {}),
                       "submit_directory": submit_directory, "network_isolation": network_isolation,
-                      "job_name": job_name})
+                      "job_name": job_name, "aws_environment": dict(aws_environment or {})})
         artifact = Path(run_dir) / "model.tar.gz"
         with tarfile.open(artifact, "w:gz") as archive:
             info = tarfile.TarInfo("model.json")
@@ -69,7 +69,8 @@ def data_dir(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("overrides", [("training=sagemaker",), ("training=sagemaker_multi",)])
+@pytest.mark.parametrize("overrides", [("training=sagemaker",), ("training=sagemaker_multi",),
+                                       ("training=sagemaker", "training.network_isolation=false")])
 def test_sagemaker_launcher_sends_the_stacks_training_job(local_target, stack_name, tmp_path, data_dir, overrides):
     settings = settings_for(stack_name, *overrides)
     stack = build_stack(settings, run_id="run1")
@@ -97,6 +98,9 @@ def test_sagemaker_launcher_sends_the_stacks_training_job(local_target, stack_na
     role = job.request["RoleArn"].rsplit("/", 1)[1]
     assert f"role:{role}" in inventory(local_target, stack_name)
     assert result.metrics == {"test_accuracy": 0.9} and result.job_name == job.request["TrainingJobName"]
+    # An isolated container gets no AWS settings; one that is not reaches AWS (the emulator) as its role.
+    isolated = job.request["EnableNetworkIsolation"]
+    assert calls[0]["aws_environment"] == ({} if isolated else local_target.child_env())
 
 
 def test_sagemaker_launcher_sends_the_stacks_tuning_job(local_target, stack_name, tmp_path, data_dir):
