@@ -15,12 +15,16 @@ def configure_moto() -> None:
     """Process-wide moto settings, before any backend exists.
 
     AWS-managed policy ARNs must be attachable (roles may list them), and Lambda must not look
-    for a Docker daemon: the local function runtime runs the handler instead.
+    for a Docker daemon: the local function runtime runs the handler instead. RunInstances refuses
+    an AMI the region does not have (InvalidAMIID.NotFound), as EC2 does; moto checks it only when
+    asked (its ENABLE_AMI_VALIDATION setting, read at each call).
     """
+    from moto import settings as moto_settings
     from moto.core.config import default_user_config
 
     default_user_config.setdefault("iam", {})["load_aws_managed_policies"] = True
     default_user_config.setdefault("lambda", {})["use_docker"] = False
+    moto_settings.ENABLE_AMI_VALIDATION = True
 
 
 def _quiet_handler() -> type:

@@ -251,3 +251,13 @@ def test_user_data_that_never_shuts_down_is_refused_and_its_instance_terminated(
         launcher_for("ec2")(TrainingRun(settings, stack, tmp_path / "run", data_dir, local_target))
     instance_id = str(refused.value).split("terminated ", 1)[1].split()[0]
     assert _state(local_target, instance_id) in ("shutting-down", "terminated")
+
+
+def test_the_emulator_refuses_an_ami_it_does_not_have(local_target, stack_name):
+    from botocore.exceptions import ClientError
+
+    _, stack = _ready(local_target, stack_name)
+    request = {**_request(stack), "ImageId": "ami-0123456789abcdef0"}
+    with pytest.raises(ClientError) as refused:
+        local_target.client("ec2").run_instances(**request)
+    assert refused.value.response["Error"]["Code"] == "InvalidAMIID.NotFound"
