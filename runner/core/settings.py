@@ -167,7 +167,7 @@ class TrainingSettings:
     network_isolation: bool
     inter_container_encryption: bool
     ec2_image_id: str | None
-    ec2_subnet_id: str | None
+    ec2_subnet_id: SubnetId | None
 
     @model_validator(mode="after")
     def _launcher_rules(self) -> TrainingSettings:

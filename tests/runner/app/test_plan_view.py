@@ -245,9 +245,9 @@ def test_ec2_run_shows_imds_termination_subnet_and_ami():
 @pytest.mark.parametrize(("instance_type", "processor"), [("m5.xlarge", "CPU"), ("g4dn.xlarge", "GPU")])
 def test_the_plan_shows_which_ami_an_ec2_run_boots_on_aws(instance_type, processor):
     [job] = stack_for("pv-ec2", *EC2, "target=aws", f"training.instance_type={instance_type}",
-                      "training.ec2_subnet_id=subnet-0abc").jobs
+                      "training.ec2_subnet_id=subnet-0123456789abcdef0").jobs
     lines = describe_job(job).splitlines()
-    assert lines[0].endswith("subnet-0abc")
+    assert lines[0].endswith("subnet-0123456789abcdef0")
     assert lines[1] == f"AMI: Deep Learning AMI PyTorch 2.10 (AL2023) via SSM, PyTorch on the {processor}"
     assert "resolve:ssm:/aws/service/deeplearning/ami/x86_64/oss-nvidia-driver-gpu-pytorch-2.10" in lines[2]
 

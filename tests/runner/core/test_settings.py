@@ -44,6 +44,7 @@ def test_defaults_are_the_reference_values() -> None:
         ([*NOTEBOOK, "notebook.subnet_id=subnet-xyz"], "notebook.subnet_id", "is not a subnet id"),
         ([*NOTEBOOK, "notebook.security_group_ids=[sg-0123456789abcdef0, default]"], "notebook.security_group_ids[1]",
          "is not a security group id"),
+        (["training=ec2", "training.ec2_subnet_id=subnet-0abc"], "training.ec2_subnet_id", "is not a subnet id"),
         (["function.subnet_ids=[subnet-0123456789abcdef0]"], "function.security_group_ids", "needs both"),
         (["function.security_group_ids=[sg-01234567]"], "function.subnet_ids", "needs both"),
         (["endpoint=serverless", "autoscaling=none", "endpoint.data_capture=true"], "endpoint.data_capture",

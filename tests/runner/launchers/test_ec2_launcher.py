@@ -172,7 +172,7 @@ def test_the_time_limit_stops_a_stuck_run_and_terminates_the_instance(local_targ
 # ---- the rendered script -------------------------------------------------------------------------------
 
 def test_the_user_data_is_bash_with_a_hard_limit_a_trap_a_pack_and_an_upload(stack_name):
-    settings = settings_for(stack_name, "training=ec2", "target=aws", "training.ec2_subnet_id=subnet-0abc")
+    settings = settings_for(stack_name, "training=ec2", "target=aws", "training.ec2_subnet_id=subnet-0123456789abcdef0")
     user_data = _request(build_stack(settings, run_id="r1"))["UserData"]
     lines = user_data.splitlines()
     assert lines[0] == "#!/bin/bash"

@@ -8,7 +8,7 @@ from runner_helpers import settings_for
 from runner.stack.build import build_stack
 from runner.stack.ec2_image import DLAMI_PYTORCH, LOCAL_DLAMI, image_for, processor_of
 
-AWS = ("training=ec2", "target=aws", "training.ec2_subnet_id=subnet-0abc")
+AWS = ("training=ec2", "target=aws", "training.ec2_subnet_id=subnet-0123456789abcdef0")
 
 
 def _request(settings) -> dict:

@@ -8,12 +8,12 @@ from policy_helpers import Case, assert_fails, assert_passes
 RULE = "SG-SAN-010"
 FAILING = [
     Case(("training=ec2",), severity="info", resource="Ec2TrainingRun", config_key="training.instance_type"),
-    Case(("training=ec2", "target=aws", "training.ec2_subnet_id=subnet-0abc", "training.instance_type=c5.xlarge"),
+    Case(("training=ec2", "target=aws", "training.ec2_subnet_id=subnet-0123456789abcdef0", "training.instance_type=c5.xlarge"),
          severity="info"),
 ]
 PASSING = [
     Case(("training=ec2", "training.instance_type=g4dn.xlarge")),
-    Case(("training=ec2", "target=aws", "training.ec2_subnet_id=subnet-0abc", "training.instance_type=g4dn.xlarge")),
+    Case(("training=ec2", "target=aws", "training.ec2_subnet_id=subnet-0123456789abcdef0", "training.instance_type=g4dn.xlarge")),
 ]
 
 
