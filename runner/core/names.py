@@ -78,7 +78,7 @@ class ResourceNames:
             return sorted({f"arn:aws:s3:::{self.bucket}", f"arn:aws:s3:::{self.data_bucket}"})
         if kind == "data":
             return [f"arn:aws:s3:::{self.data_bucket}/{self.data_prefix}/*"]
-        if kind in ("code", "artifacts", "checkpoints"):
+        if kind in ("code", "artifacts", "checkpoints", "notebooks"):
             return [f"arn:aws:s3:::{self.bucket}/{kind}/*"]
         if kind == "endpoint":
             # SageMaker lower-cases names in its ARNs.
@@ -92,12 +92,14 @@ class ResourceNames:
                     f"{logs}:/aws/sagemaker/Endpoints/{self.endpoint_name}:*"]
         if kind == "function_log_group":
             return [f"{logs}:/aws/lambda/{self.function_name}:*"]
+        if kind == "notebook_log_group":
+            return [f"{logs}:/aws/sagemaker/NotebookInstances:*"]
         if kind == "role" and qualifier:
             return [self.role_arn(qualifier)]
         raise ConfigError(
             f"iam: unknown resource reference {reference!r}; allowed: bucket, data, code, artifacts, "
-            "checkpoints, endpoint, training_jobs, dlc_repositories, sagemaker_log_groups, "
-            "function_log_group, role:<key>, *"
+            "checkpoints, notebooks, endpoint, training_jobs, dlc_repositories, sagemaker_log_groups, "
+            "function_log_group, notebook_log_group, role:<key>, *"
         )
 
 

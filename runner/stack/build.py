@@ -9,6 +9,7 @@ from runner.stack.endpoint import build_endpoint
 from runner.stack.function import build_function
 from runner.stack.jobs import build_jobs
 from runner.stack.model import Stack
+from runner.stack.needs import build_needs
 from runner.stack.notebook import build_notebook
 from runner.stack.parts import StackParts
 from runner.stack.roles import build_instance_profile, build_roles
@@ -32,4 +33,4 @@ def build_stack(settings: Settings, account: str = LOCAL_ACCOUNT, model_data_url
         *build_instance_profile(parts),
     ]
     return Stack(settings.name, account, parts.region, parts.names, resources, build_jobs(parts, run_id),
-                 model_data_url)
+                 model_data_url, build_needs(parts))

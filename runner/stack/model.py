@@ -54,6 +54,18 @@ class JobSpec:
     max_runtime_s: int | None = None
 
 
+@dataclass(frozen=True)
+class Need:
+    """A call a part's service makes at run time with the part's role (runner/stack/needs.py)."""
+
+    part: str  # training | endpoint | function | notebook | ec2_training
+    feature: str  # what breaks without it, in a user's words
+    action: str
+    resource: str  # a representative ARN of what is called ("*" for actions without resource types)
+    source: str
+    context: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
 @dataclass
 class Stack:
     name: str
@@ -63,6 +75,8 @@ class Stack:
     resources: list[Resource]
     jobs: list[JobSpec]
     model_data_url: str
+    # What each part's role must allow at run time (the gate checks the roles against them).
+    needs: list[Need] = field(default_factory=list)
 
     def resource(self, logical_id: str) -> Resource:
         for resource in self.resources:
