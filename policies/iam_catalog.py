@@ -14,12 +14,14 @@ size and modification time. A missing, stale or unreadable cache is rebuilt from
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import pickle
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache
@@ -242,9 +244,22 @@ def _cache_file(path: Path, version: str) -> Path:
     return Path(tempfile.gettempdir()) / name
 
 
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Hundreds of thousands of new tuples would set off full collections over the caller's whole
+    heap (Hydra, the stack...): in a gate job that tripled the load time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _read_cache(cached: Path) -> Raw | None:
     try:
-        with cached.open("rb") as f:
+        with cached.open("rb") as f, _no_gc():
             raw = pickle.load(f)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
         return None
@@ -265,7 +280,8 @@ def _load(path: Path, version: str, use_cache: bool) -> Catalog:
     cached = _cache_file(path, version) if use_cache else None
     raw = _read_cache(cached) if cached is not None and cached.exists() else None
     if raw is None:
-        raw = compact(json.loads(path.read_bytes()))
+        with _no_gc():
+            raw = compact(json.loads(path.read_bytes()))
         if cached is not None:
             _write_cache(cached, raw)
     return _catalog(raw, version)

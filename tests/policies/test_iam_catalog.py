@@ -104,3 +104,16 @@ def test_a_cache_on_disk_is_used_and_a_broken_one_rebuilt(tmp_path, monkeypatch)
     assert module._load(path, version, use_cache=True).get("s3:GetObject") == first.get("s3:GetObject")
     cached.write_bytes(b"not a pickle")
     assert module._load(path, version, use_cache=True).get("iam:PassRole").level == "Permissions"
+
+
+def test_loading_leaves_the_garbage_collector_as_it_found_it(tmp_path, monkeypatch):
+    import gc
+
+    import policies.iam_catalog as module
+
+    monkeypatch.setattr(module.tempfile, "gettempdir", lambda: str(tmp_path))
+    path, version = module.data_file(), module.metadata.version(module.DISTRIBUTION)
+    assert gc.isenabled()
+    module._load(path, version, use_cache=True)  # built from the JSON
+    module._load(path, version, use_cache=True)  # read from the cache
+    assert gc.isenabled()
