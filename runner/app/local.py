@@ -141,13 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=4566, help="port on 127.0.0.1 (0 picks a free one)")
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--no-data-plane", action="store_true", help="the emulator only")
+    parser.add_argument("--iam-propagation-s", type=float, default=None, metavar="S",
+                        help="seconds before a role or role-policy change reaches Lambda and SageMaker, as on AWS "
+                             "(default: $SAGEGATE_IAM_PROPAGATION_S, else 0)")
     args = parser.parse_args(argv)
 
     from runner.targets import local_target
     from runner.targets.emulator import Emulator
 
     try:
-        emulator = Emulator(args.port).start()
+        emulator = Emulator(args.port, iam_propagation_s=args.iam_propagation_s).start()
     except OSError as exc:
         print(f"error: cannot listen on 127.0.0.1:{args.port}: {exc}", file=sys.stderr)
         return 2

@@ -118,6 +118,9 @@ class TargetSettings:
     region: Region
     profile: str | None
     endpoint_url: LocalUrl | None
+    # Seconds before a role or role-policy change reaches the services, on the emulator this run
+    # starts (AWS: eventually consistent, usually seconds): runner/targets/iam_propagation.py.
+    iam_propagation_s: Annotated[float, Field(ge=0, le=60)] = 0.0
 
     @model_validator(mode="after")
     def _attach_locally(self) -> TargetSettings:

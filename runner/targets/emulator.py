@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import urllib.error
 import urllib.request
@@ -40,12 +41,24 @@ def _quiet_handler() -> type:
 
 
 class Emulator:
-    """moto's Werkzeug app behind ``GapFiller``, served by a thread on 127.0.0.1:<port>."""
+    """moto's Werkzeug app behind ``GapFiller``, served by a thread on 127.0.0.1:<port>.
 
-    def __init__(self, port: int = 0):
+    ``iam_propagation_s``: seconds before a role or role-policy change reaches the services
+    (runner/targets/iam_propagation.py); by default the ``SAGEGATE_IAM_PROPAGATION_S`` environment
+    variable, else 0. It can be changed while the emulator runs (``gaps.iam.delay_s``, or POST
+    ``{"delay_s": N}`` to ``/_sagegate/iam-propagation``).
+    """
+
+    def __init__(self, port: int = 0, iam_propagation_s: float | None = None):
+        from runner.targets.iam_propagation import DELAY_ENV
+
         self._port = port
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self.iam_propagation_s = (float(os.environ.get(DELAY_ENV) or 0.0) if iam_propagation_s is None
+                                  else iam_propagation_s)
+        self.gaps: Any = None  # the GapFiller, once started
+        self.authorizer: Any = None  # the RoleCallAuthorizer in front of it
 
     @property
     def url(self) -> str:
@@ -57,9 +70,12 @@ class Emulator:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
+        from runner.targets.iam_enforcement import RoleCallAuthorizer
         from runner.targets.moto_gaps import GapFiller
 
-        app = GapFiller(DomainDispatcherApplication(create_backend_app))
+        self.gaps = GapFiller(DomainDispatcherApplication(create_backend_app), self.iam_propagation_s)
+        # In front of everything: run-time calls made as a stack's role are authorised first.
+        app = self.authorizer = RoleCallAuthorizer(self.gaps)
         self._server = make_server(LOOPBACK, self._port, app, threaded=True,
                                    request_handler=_quiet_handler())
         self._thread = threading.Thread(target=self._server.serve_forever, name="sagegate-emulator",
@@ -90,6 +106,18 @@ def emulator_is_running(url: str, timeout_s: float = 2.0) -> bool:
             return True
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def set_iam_propagation(url: str, delay_s: float) -> float:
+    """Set the delay of the emulator at ``url`` before IAM changes reach the services; returns the
+    delay it had."""
+    path = f"{url.rstrip('/')}/_sagegate/iam-propagation"
+    with urllib.request.urlopen(path, timeout=10) as answer:  # noqa: S310 (loopback)
+        previous = float(json.loads(answer.read())["delay_s"])
+    request = urllib.request.Request(path, data=json.dumps({"delay_s": delay_s}).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 (loopback)
+        pass
+    return previous
 
 
 def reset(url: str) -> None:

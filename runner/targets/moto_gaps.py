@@ -14,6 +14,14 @@ goes to moto unchanged. So the applier sends the same boto3 calls to the emulato
   must write X-Ray traces, a function in a VPC's role must manage network interfaces): a request
   that breaks one is refused with AWS's error code and text, and moto creates nothing
   (``_EmulatorWorld`` answers what the rules look up from moto's backends).
+- IAM is eventually consistent (runner/targets/iam_propagation.py): a role or role-policy change
+  reaches the services only ``iam_propagation_s`` seconds later. Until then Lambda CreateFunction /
+  UpdateFunctionConfiguration and SageMaker CreateModel, CreateTrainingJob,
+  CreateHyperParameterTuningJob and CreateNotebookInstance answer that the role cannot be assumed
+  (AWS's words), and the rules that read a role's permissions (the X-Ray one) see its policies as
+  they were before the change. A role whose trust policy does not name the service is refused
+  the same way, at any time. ``/_sagegate/iam-propagation`` reads (GET) or sets (POST
+  ``{"delay_s": 2}``) the delay.
 - SageMaker ``CreateModel`` drops ``EnableNetworkIsolation`` (``DescribeModel`` always says
   false): the request's value is kept on moto's model object after moto creates it.
 - SageMaker ``UpdateEndpoint`` (moto: HTTP 500): points the endpoint at the new config and its
@@ -48,12 +56,15 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from runner.core import aws_rules
+from runner.targets.iam_propagation import ROLE_CHANGES, IamPropagation, RoleView, role_name_of, trusts
 
 MOTO_VERSION = "5.2.5"
 RUNTIME_REGISTRY_PATH = "/_sagegate/lambda-runtimes"
+IAM_PROPAGATION_PATH = "/_sagegate/iam-propagation"
 INVOKE_PATH = "/_runtime/invoke"  # runner.targets.lambda_runtime serves it
 
 _CREDENTIAL_REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
+_CREDENTIAL_SERVICE = re.compile(r"Credential=[^/]+/\d{8}/[a-z0-9-]+/([a-z0-9-]+)/aws4_request")
 _PROVISIONED = re.compile(r"^/2019-09-30/functions/([^/]+)/provisioned-concurrency/?$")
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
 _INVOKE_ENDPOINT = re.compile(r"^/endpoints/([^/]+)/invocations/?$")
@@ -62,6 +73,7 @@ _RUNTIME_HEADERS = ("Content-Type", "Accept", "X-Amzn-SageMaker-Target-Variant",
                     "X-Amzn-SageMaker-Inference-Id")
 _RUNTIME_ERROR_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.sagemaker.runtime/"
 _CREATE_FUNCTION = re.compile(r"^/2015-03-31/functions/?$")
+_FUNCTION_CONFIGURATION = re.compile(r"^/2015-03-31/functions/([^/]+)/configuration/?$")
 
 Response = tuple[int, dict[str, str], bytes]
 
@@ -103,11 +115,35 @@ UNIQUE_NAMES = {
 }
 
 
+# service:Operation -> (where the request names the role, the service principal that assumes it,
+# the error code, AWS's message). Lambda: InvalidParameterValueException "The role defined for the
+# function cannot be assumed by Lambda."; SageMaker: ValidationException "Could not assume role
+# <arn>. Please ensure that the role exists and allows principal 'sagemaker.amazonaws.com' to assume
+# the role." (sources: docs/aws-rules.md).
+_LAMBDA_ASSUME = ("lambda.amazonaws.com", "InvalidParameterValueException",
+                  "The role defined for the function cannot be assumed by Lambda.")
+_SAGEMAKER_ASSUME = ("sagemaker.amazonaws.com", "ValidationException",
+                     "Could not assume role {arn}. Please ensure that the role exists and allows principal "
+                     "'sagemaker.amazonaws.com' to assume the role.")
+ROLE_USERS: dict[str, tuple[tuple[str, ...], tuple[str, str, str]]] = {
+    "lambda:CreateFunction": (("Role",), _LAMBDA_ASSUME),
+    "lambda:UpdateFunctionConfiguration": (("Role",), _LAMBDA_ASSUME),
+    "sagemaker:CreateModel": (("ExecutionRoleArn",), _SAGEMAKER_ASSUME),
+    "sagemaker:CreateTrainingJob": (("RoleArn",), _SAGEMAKER_ASSUME),
+    "sagemaker:CreateHyperParameterTuningJob": (("TrainingJobDefinition.RoleArn", "TrainingJobDefinitions.RoleArn"),
+                                                _SAGEMAKER_ASSUME),
+    "sagemaker:CreateNotebookInstance": (("RoleArn",), _SAGEMAKER_ASSUME),
+}
+
+
 class GapFiller:
     """WSGI middleware in front of moto's ``DomainDispatcherApplication``."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]]):
+    def __init__(self, app: Callable[..., Iterable[bytes]], iam_propagation_s: float = 0.0):
         self.app = app
+        # When role and role-policy changes reach the services (0: at once).
+        self.iam = IamPropagation(delay_s=iam_propagation_s)
+        self._iam_lock = threading.Lock()
         self._lock = threading.Lock()
         # (account, region, function name, qualifier) -> (requested, last modified)
         self._provisioned: dict[tuple[str, str, str, str], tuple[int, str]] = {}
@@ -119,7 +155,11 @@ class GapFiller:
     # -- WSGI -------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        role_change = self._role_change(environ)
+        if role_change is not None:
+            return self._change_role(environ, start_response, role_change)
         answer = self._refuse_duplicate(environ) if target in UNIQUE_NAMES else None
+        answer = answer or self._refuse_unassumable_role(environ)
         answer = answer or self._refuse_against_aws_rules(environ)
         if answer is None and target == "SageMaker.CreateModel":
             return self._create_model(environ, start_response)
@@ -136,11 +176,16 @@ class GapFiller:
         method = environ.get("REQUEST_METHOD", "GET")
         if path == RUNTIME_REGISTRY_PATH:
             return self._registry(method, environ)
+        if path == IAM_PROPAGATION_PATH:
+            if method == "POST":
+                self.iam.delay_s = max(0.0, float(json.loads(_read_body(environ) or b"{}").get("delay_s", 0.0)))
+            return _json(200, {"delay_s": self.iam.delay_s})
         if path == "/moto-api/reset" and method == "POST":
             with self._lock:
                 self._provisioned.clear()
                 self._runtimes.clear()
                 self._endpoints.clear()
+            self.iam.reset()
             return None
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target == "SageMaker.UpdateEndpoint":
@@ -170,13 +215,68 @@ class GapFiller:
         arn = f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
         return _sagemaker_error(code, message.format(arn=arn))
 
+    # -- IAM: changes reach the services after a delay ---------------------------------------
+    def _role_change(self, environ: dict[str, Any]) -> tuple[str, str] | None:
+        """(action, role name) of an IAM request that changes a role or its policies."""
+        if environ.get("REQUEST_METHOD") != "POST" or not self._is_iam(environ):
+            return None
+        form = parse_qs(_peek_body(environ).decode("utf-8", "replace"))
+        action, role = (form.get("Action") or [""])[0], (form.get("RoleName") or [""])[0]
+        return (action, role) if action in ROLE_CHANGES and role else None
+
+    @staticmethod
+    def _is_iam(environ: dict[str, Any]) -> bool:
+        match = _CREDENTIAL_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        return bool(match and match.group(1) == "iam")
+
+    def _change_role(self, environ: dict[str, Any], start_response: Callable[..., Any],
+                     change: tuple[str, str]) -> Iterable[bytes]:
+        """Let moto make the change, and record it with the role as it was just before."""
+        account, (_action, role) = _account(environ), change
+        status: list[str] = []
+
+        def capture(status_line: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            status.append(status_line)
+            return start_response(status_line, headers, *args)
+
+        with self._iam_lock:  # one change at a time, so "before" is exactly the state it changed
+            before = role_as_iam_holds_it(account, role)
+            result = self.app(environ, capture)  # moto has handled the request when this returns
+            if status and status[0].startswith("200"):
+                self.iam.record(account, role, before)
+        return result
+
+    def role_view(self, account: str, role: str) -> RoleView | None:
+        """The role as the services see it now (None: unknown to them)."""
+        name = role_name_of(role)
+        return self.iam.view(account, name, lambda: role_as_iam_holds_it(account, name))
+
+    def _refuse_unassumable_role(self, environ: dict[str, Any]) -> Response | None:
+        operation = _operation(environ)
+        if operation not in ROLE_USERS:
+            return None
+        paths, (principal, code, message) = ROLE_USERS[operation]
+        request = json.loads(_peek_body(environ) or b"{}")
+        account = _account(environ)
+        for arn in _members(request, paths):
+            name = role_name_of(arn)
+            if not self.iam.pending(account, name) and role_as_iam_holds_it(account, name) is None:
+                continue  # a role this emulator never saw: left to moto, as before
+            view = self.role_view(account, arn)
+            if view is None or not trusts(view, principal):
+                text = message.format(arn=arn)
+                if operation.startswith("lambda:"):
+                    return _lambda_error(400, code, text)
+                return _sagemaker_error(code, text)
+        return None
+
     # -- AWS's cross-member and cross-request rules ------------------------------------------
     def _refuse_against_aws_rules(self, environ: dict[str, Any]) -> Response | None:
         operation = _operation(environ)
         if not aws_rules.rules_for(operation):
             return None
         request = json.loads(_peek_body(environ) or b"{}")
-        found = aws_rules.refusal(operation, request, _EmulatorWorld(_account(environ), _region(environ)))
+        found = aws_rules.refusal(operation, request, _EmulatorWorld(_account(environ), _region(environ), self))
         if found is None:
             return None
         rule, message = found
@@ -362,30 +462,43 @@ class GapFiller:
         return 200, {"Content-Type": "application/json", **out}, body
 
 
-def role_can(account: str, role_arn: str, action: str) -> bool | None:
-    """Whether the role's policies (inline and attached) allow ``action`` on some resource, with no
-    Deny of it: what a service checks of an execution role before it accepts it (None: no such
-    role, which the service's own check reports)."""
+def role_as_iam_holds_it(account: str, role: str) -> RoleView | None:
+    """The role (a name or an ARN) as moto holds it now: its trust policy and its inline and
+    attached (default version) policy documents; None when there is no such role."""
     from moto.iam.models import iam_backends
 
     try:
-        role = iam_backends[account]["global"].get_role_by_arn(role_arn)
+        found = iam_backends[account]["global"].get_role(role_name_of(role))
     except Exception:  # moto raises its own not-found type
         return None
-    documents = list(role.policies.values()) + [
-        version.document for policy in role.managed_policies.values()
+    documents = list(found.policies.values()) + [
+        version.document for policy in found.managed_policies.values()
         for version in policy.versions if version.is_default]
-    return aws_rules.policy_documents_allow(documents, action)
+    return RoleView(found.assume_role_policy_document, tuple(documents))
+
+
+def role_can(account: str, role_arn: str, action: str, view: RoleView | None = None) -> bool | None:
+    """Whether the role's policies (inline and attached) allow ``action`` on some resource, with no
+    Deny of it: what a service checks of an execution role before it accepts it (None: no such
+    role, which the service's own check reports). ``view``: the role as the service sees it (IAM
+    changes propagate: runner/targets/iam_propagation.py); by default, as moto holds it."""
+    role = view if view is not None else role_as_iam_holds_it(account, role_arn)
+    if role is None:
+        return None
+    return aws_rules.policy_documents_allow(role.documents, action)
 
 
 class _EmulatorWorld:
-    """What AWS's rules look up, read from moto's backends."""
+    """What AWS's rules look up, read from moto's backends (a role as the services see it now)."""
 
-    def __init__(self, account: str, region: str) -> None:
-        self.account, self.region = account, region
+    def __init__(self, account: str, region: str, gaps: GapFiller | None = None) -> None:
+        self.account, self.region, self._gaps = account, region, gaps
 
     def role_allows(self, role_arn: str, action: str) -> bool | None:
-        return role_can(self.account, role_arn, action)
+        if self._gaps is None:
+            return role_can(self.account, role_arn, action)
+        view = self._gaps.role_view(self.account, role_arn)
+        return None if view is None else role_can(self.account, role_arn, action, view)
 
     def model(self, name: str) -> dict[str, Any] | None:
         from moto.sagemaker.models import sagemaker_backends
@@ -419,7 +532,22 @@ def _operation(environ: dict[str, Any]) -> str:
         return "sagemaker:" + target.removeprefix("SageMaker.")
     if environ.get("REQUEST_METHOD") == "POST" and _CREATE_FUNCTION.match(environ.get("PATH_INFO", "")):
         return "lambda:CreateFunction"
+    if environ.get("REQUEST_METHOD") == "PUT" and _FUNCTION_CONFIGURATION.match(environ.get("PATH_INFO", "")):
+        return "lambda:UpdateFunctionConfiguration"
     return ""
+
+
+def _members(request: Any, paths: Iterable[str]) -> list[str]:
+    """The string values at dotted ``paths`` of a request (a list on the way is walked)."""
+    found: list[str] = []
+    for path in paths:
+        values = [request]
+        for key in path.split("."):
+            values = [item for v in values
+                      for item in (v if isinstance(v, list) else [v])]
+            values = [v.get(key) for v in values if isinstance(v, dict) and v.get(key) is not None]
+        found += [str(v) for v in values if isinstance(v, str) and v]
+    return found
 
 
 def _peek_body(environ: dict[str, Any]) -> bytes:

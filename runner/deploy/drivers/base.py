@@ -7,6 +7,7 @@ moment the creating call returns (``ctx.created``), so a failure one call later 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -192,21 +193,86 @@ def is_not_found(exc: Exception, *messages: str) -> bool:
     return code in ("ValidationException", "ValidationError") and any(m in message for m in messages or ("could not find",))
 
 
-# IAM is eventually consistent: a role created a moment ago may not be assumable yet.
-PROPAGATION_MESSAGES = ("cannot be assumed", "could not assume role", "not authorized to perform: sts:assumerole")
+# IAM is eventually consistent: a role created or changed a moment ago may not have reached the
+# service yet, which answers meanwhile with an error that reads as permanent (docs/aws-rules.md):
+PROPAGATION_MESSAGES = (
+    "cannot be assumed",  # Lambda: "The role defined for the function cannot be assumed by Lambda."
+    "could not assume role",  # SageMaker: "Could not assume role <arn>. Please ensure that the role exists ..."
+    "not authorized to perform: sts:assumerole",
+    # Lambda: "The provided execution role does not have permissions to call PutTraceSegments on XRAY"
+    # (retried only while the role, as IAM reports it, does allow the call: see role_grants)
+    "does not have permissions to call",
+)
+# How long a create or update keeps retrying those (0: not at all), and the longest pause between tries.
+PROPAGATION_TIMEOUT_S = 90.0
+PROPAGATION_DELAY_S = 3.0
+_MISSING_PERMISSION = re.compile(r"does not have permissions to call (\w+) on (\w+)", re.IGNORECASE)
 
 
-def retry_while_propagating(ctx: DriverContext | None, what: str, call: Callable[[], Any], timeout_s: float = 90.0,
-                            delay_s: float = 3.0) -> Any:
-    """``call()``, retried while AWS says a just-created role cannot be assumed yet."""
-    deadline = time.monotonic() + timeout_s
+def _aws_message(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Message", ""))
+
+
+def still_propagating(ctx: DriverContext | None, exc: Exception, role_arn: str | None = None) -> bool:
+    """Whether ``exc`` is a service's answer about a role that may not have propagated yet. A missing
+    permission counts only when the role (as IAM itself reports it) allows the call: otherwise it is
+    simply missing, and waiting would not help."""
+    message = _aws_message(exc)
+    if not any(m in message.lower() for m in PROPAGATION_MESSAGES):
+        return False
+    missing = _MISSING_PERMISSION.search(message)
+    if missing is None:
+        return True
+    if ctx is None or not role_arn:
+        return False
+    return role_grants(ctx, role_arn, f"{missing.group(2).lower()}:{missing.group(1)}")
+
+
+def role_grants(ctx: DriverContext, role_arn: str, action: str) -> bool:
+    """Whether the role's inline and attached policies, as IAM returns them, allow ``action`` (True
+    when IAM cannot be read: the caller then retries within its bound, as for any propagation)."""
+    from runner.core.aws_rules import policy_documents_allow
+
+    iam = ctx.client("iam")
+    name = role_arn.rsplit("/", 1)[-1]
+    try:
+        documents = [iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+                     for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
+                     for policy in page["PolicyNames"]]
+        for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name):
+            for attached in page["AttachedPolicies"]:
+                version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
+                documents.append(iam.get_policy_version(PolicyArn=attached["PolicyArn"],
+                                                        VersionId=version)["PolicyVersion"]["Document"])
+    except Exception:  # no read access to IAM: cannot tell, so treat it as propagation
+        return True
+    return policy_documents_allow(documents, action)
+
+
+def retry_while_propagating(ctx: DriverContext | None, what: str, call: Callable[[], Any], *,
+                            role_arn: str | None = None, say: Callable[[str], None] | None = None,
+                            timeout_s: float | None = None, delay_s: float | None = None) -> Any:
+    """``call()``, retried while the service answers that a just-created or just-changed role cannot
+    be used yet (``PROPAGATION_MESSAGES``), for at most ``timeout_s`` (``PROPAGATION_TIMEOUT_S``),
+    pausing 1, 2, ... up to ``delay_s`` seconds between tries; each wait is shown (``ctx.progress``
+    or ``say``). ``role_arn``: the role the request names (to tell a missing permission from a
+    permission not yet propagated)."""
+    timeout = PROPAGATION_TIMEOUT_S if timeout_s is None else timeout_s
+    longest = PROPAGATION_DELAY_S if delay_s is None else delay_s
+    deadline = time.monotonic() + timeout
+    tries = 0
     while True:
         try:
             return call()
         except Exception as exc:
-            message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).lower()
-            if not any(m in message for m in PROPAGATION_MESSAGES) or time.monotonic() > deadline:
+            if time.monotonic() >= deadline or not still_propagating(ctx, exc, role_arn):
                 raise
+            tries += 1
+            pause = min(longest, float(tries), max(0.0, deadline - time.monotonic()))
+            message = (f"{what}: {_aws_message(exc)} — IAM changes take seconds to propagate; retrying in "
+                       f"{pause:.1f}s (try {tries + 1}, up to {timeout:.0f}s)")
             if ctx is not None:
-                ctx.progress(f"{what}: waiting for the new IAM role to propagate")
-            time.sleep(delay_s)
+                ctx.progress(message)
+            if say is not None:
+                say(message)
+            time.sleep(pause)

@@ -100,7 +100,8 @@ class FunctionDriver(Driver):
         request["Tags"] = tag_dict(props.get("Tags"))
         request["Publish"] = False
         name = props["FunctionName"]
-        answer = retry_while_propagating(ctx, f"function {name}", lambda: lam.create_function(**request))
+        answer = retry_while_propagating(ctx, f"function {name}", lambda: lam.create_function(**request),
+                                         role_arn=request.get("Role"))
         live = Live(self.type, name, {"FunctionName": name}, owner=ctx.stack_name, outputs={"Arn": answer["FunctionArn"]})
         ctx.created(live)
         self._wait_ready(ctx, name)
@@ -123,7 +124,9 @@ class FunctionDriver(Driver):
                 request["KMSKeyArn"] = props["KmsKeyArn"]
             if "VpcConfig" in details:
                 request["VpcConfig"] = props.get("VpcConfig") or _NO_VPC
-            lam.update_function_configuration(FunctionName=name, **request)
+            retry_while_propagating(ctx, f"function {name}",
+                                    lambda: lam.update_function_configuration(FunctionName=name, **request),
+                                    role_arn=request.get("Role"))
             self._wait_ready(ctx, name)
         if "ReservedConcurrentExecutions" in details:
             if props.get("ReservedConcurrentExecutions") is None:

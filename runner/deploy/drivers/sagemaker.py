@@ -90,7 +90,8 @@ class ModelDriver(Driver):
 
     def create(self, ctx: DriverContext, props: dict[str, Any]) -> Live:
         sm = ctx.client("sagemaker")
-        answer = retry_while_propagating(ctx, f"model {props['ModelName']}", lambda: sm.create_model(**props))
+        answer = retry_while_propagating(ctx, f"model {props['ModelName']}", lambda: sm.create_model(**props),
+                                         role_arn=props.get("ExecutionRoleArn"))
         live = Live(self.type, props["ModelName"], {"ModelName": props["ModelName"]}, owner=ctx.stack_name,
                     outputs={"Arn": answer["ModelArn"]})
         ctx.created(live)
@@ -364,8 +365,9 @@ class NotebookInstanceDriver(Driver):
 
     def create(self, ctx: DriverContext, props: dict[str, Any]) -> Live:
         sm = ctx.client("sagemaker")
-        answer = sm.create_notebook_instance(**props)
         name = props["NotebookInstanceName"]
+        answer = retry_while_propagating(ctx, f"notebook {name}", lambda: sm.create_notebook_instance(**props),
+                                         role_arn=props.get("RoleArn"))
         live = Live(self.type, name, {"NotebookInstanceName": name}, owner=ctx.stack_name,
                     outputs={"Arn": answer["NotebookInstanceArn"]})
         ctx.created(live)
