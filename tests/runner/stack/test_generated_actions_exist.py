@@ -65,11 +65,19 @@ def problems(stack: Stack) -> list[str]:
     return found
 
 
+def trust_actions(stack: Stack) -> list[str]:
+    """The actions of the roles' trust policies (no Resource there: the role is the resource)."""
+    return [action for r in stack.resources if r.type == "AWS::IAM::Role"
+            for statement in r.properties["AssumeRolePolicyDocument"]["Statement"]
+            for action in _strings(statement["Action"])]
+
+
 @pytest.mark.parametrize(("case", "overrides"), CASES, ids=[c for c, _ in CASES])
 def test_every_generated_action_exists_and_takes_its_resources(case: str, overrides: list[str]) -> None:
     stack = build_stack(compose_settings(overrides))
     assert list(statements(stack)), "the stack has IAM statements to check"
     assert problems(stack) == []
+    assert trust_actions(stack) and [a for a in trust_actions(stack) if load_catalog().get(a) is None] == []
 
 
 def test_the_check_finds_a_bad_action_and_a_bad_resource() -> None:
