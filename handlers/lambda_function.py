@@ -33,7 +33,7 @@ type is not stated and cannot be sniffed), ``TOP_K`` (5), ``CONNECT_TIMEOUT_S`` 
 function's timeout).
 
 Logs: one JSON line per invocation on stdout with ``request_id``, ``source``, ``status``,
-``latency_ms`` (and ``endpoint_ms``, ``error_code``, ``retries`` when known).
+``latency_ms`` (and ``endpoint_ms``, ``error_code``, ``error_message``, ``retries`` when known).
 """
 
 from __future__ import annotations
@@ -422,6 +422,9 @@ def _handle(event: Any, request_id: str, record: dict[str, Any]) -> dict:
         outcome = classify_client_error(exc)
         record.update(
             error_code=exc.response.get("Error", {}).get("Code"),
+            # The operator's log says why (e.g. AccessDenied naming the role, action and resource);
+            # the caller only gets the classified answer.
+            error_message=exc.response.get("Error", {}).get("Message"),
             retries=exc.response.get("ResponseMetadata", {}).get("RetryAttempts"),
         )
         return _error(outcome.status, outcome.code, outcome.message, request_id)

@@ -151,8 +151,9 @@ def launch(run: TrainingRun) -> TrainingResult:
                                instance_count=definition["ResourceConfig"]["InstanceCount"], quiet=run.quiet,
                                timeout_s=timeout_s, **container_inputs(target, definition, hyperparameters,
                                                                        job_name, run_dir))
+        # SageMaker uploads /opt/ml/model as the job's role: a role that may not write there fails the job.
         bucket, key = split_uri(artifact_uri)
-        target.client("s3").upload_file(str(result.artifact), bucket, key)
+        target.role_client("s3", definition["RoleArn"], job_name).upload_file(str(result.artifact), bucket, key)
         return TrainingResult(Path(result.artifact), dict(result.metrics), Path(result.log_path), artifact_uri,
                               job_name)
 
@@ -170,8 +171,8 @@ def container_inputs(target: Target, definition: dict[str, Any], hyperparameters
     """What the job's container gets besides data and hyperparameters: its name, and under network
     isolation its other channels (downloaded from the target), its submit directory and no network."""
     if not definition.get("EnableNetworkIsolation"):
-        # The container reaches AWS as the job's role: here, the emulator and its credentials.
-        return {"job_name": job_name, "aws_environment": target.child_env()}
+        # The container reaches AWS as the job's role: the emulator authorises its calls against it.
+        return {"job_name": job_name, "aws_environment": target.role_environment(definition["RoleArn"], job_name)}
     channels = {}
     for channel in definition.get("InputDataConfig", []):
         if channel["ChannelName"] == "training":

@@ -144,6 +144,27 @@ class Target:
             env["AWS_PROFILE"] = self.profile
         return env
 
+    def role_environment(self, role_arn: str, session: str) -> dict[str, str]:
+        """``child_env`` for a process that runs as ``role_arn`` (an endpoint, a function, a job):
+        temporary credentials from AssumeRole, so the local target authorises its calls against the
+        role's policies (runner/targets/iam_enforcement.py), as AWS does."""
+        credentials = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session[:64])["Credentials"]
+        return {**self.child_env(), "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+                "AWS_SESSION_TOKEN": credentials["SessionToken"]}
+
+    def role_client(self, service: str, role_arn: str, session: str) -> Any:
+        """A client of ``service`` acting as ``role_arn`` (the request check installed, as on every client)."""
+        from runner.targets.request_validation import install
+
+        env = self.role_environment(role_arn, session)
+        client = self.session.client(service, region_name=self.region, endpoint_url=self.endpoint_url,
+                                     aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                                     aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                                     aws_session_token=env["AWS_SESSION_TOKEN"])
+        install(client)
+        return client
+
     def on_close(self, callback: Callable[[], None]) -> None:
         self._on_close.append(callback)
 

@@ -42,6 +42,9 @@ class DeployedEndpoint:
 
     model_environment: dict[str, str]
     variants: list[tuple[str, float]]
+    # Where the model's artifact is and the role the endpoint reads it as.
+    model_data_url: str = ""
+    role_arn: str = ""
 
 
 def deployed_endpoint(target: Target, endpoint_name: str) -> DeployedEndpoint:
@@ -50,8 +53,28 @@ def deployed_endpoint(target: Target, endpoint_name: str) -> DeployedEndpoint:
     variants = sm.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"]
     # Every variant serves the same artifact here: the first one's model gives the environment.
     model = sm.describe_model(ModelName=variants[0]["ModelName"])
-    return DeployedEndpoint(dict(model.get("PrimaryContainer", {}).get("Environment", {})),
-                            [(v["VariantName"], float(v.get("InitialVariantWeight", 1.0))) for v in variants])
+    container = model.get("PrimaryContainer", {})
+    return DeployedEndpoint(dict(container.get("Environment", {})),
+                            [(v["VariantName"], float(v.get("InitialVariantWeight", 1.0))) for v in variants],
+                            str(container.get("ModelDataUrl", "")), str(model.get("ExecutionRoleArn", "")))
+
+
+def check_artifact_readable(target: Target, endpoint_name: str, deployed: DeployedEndpoint) -> None:
+    """SageMaker reads the model's artifact as the model's execution role when the endpoint starts:
+    the local endpoint does too, so a role that may not read it fails here, as on AWS."""
+    from botocore.exceptions import ClientError
+
+    if not deployed.model_data_url.startswith("s3://") or not deployed.role_arn:
+        return
+    bucket, _, key = deployed.model_data_url[len("s3://"):].partition("/")
+    s3 = target.role_client("s3", deployed.role_arn, f"SageMaker-{endpoint_name}")
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        raise UserError(f"endpoint {endpoint_name} cannot start: its role {deployed.role_arn} cannot read "
+                        f"{deployed.model_data_url} ({code or exc}; s3:GetObject on "
+                        f"arn:aws:s3:::{bucket}/{key})") from None
 
 
 def start_endpoint(artifact: Path, endpoint_name: str, log_path: Path | None = None,
@@ -174,15 +197,19 @@ def start_data_plane_for(target: Target, *, function_name: str, alias: str, endp
     try:
         spec = deployed_function(target, function_name, alias, code_dir, code)
         deployed = deployed_endpoint(target, endpoint_name)
+        check_artifact_readable(target, endpoint_name, deployed)
         endpoint = start_endpoint(Path(artifact_path), endpoint_name, log_dir / "endpoint.log" if log_dir else None,
                                   model_environment=deployed.model_environment, variants=deployed.variants,
                                   region=target.region)
     except BaseException:
         shutil.rmtree(code_dir, ignore_errors=True)
         raise
-    spec.environment["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint.url
+    # The function calls the endpoint as AWS's does: through the one URL (the emulator authorises the
+    # call against the function's role, then forwards it to the endpoint's server), as its role.
+    spec.environment["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = target.endpoint_url or endpoint.url
+    role = target.client("lambda").get_function_configuration(FunctionName=function_name, Qualifier=alias)["Role"]
     try:
-        runtime = LambdaRuntime(spec, base_env={**environ_without_aws(), **target.child_env()},
+        runtime = LambdaRuntime(spec, base_env={**environ_without_aws(), **target.role_environment(role, function_name)},
                                 log_path=log_dir / "function.log" if log_dir else None).start()
     except BaseException:
         endpoint.stop()

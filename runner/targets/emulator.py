@@ -58,6 +58,7 @@ class Emulator:
         self.iam_propagation_s = (float(os.environ.get(DELAY_ENV) or 0.0) if iam_propagation_s is None
                                   else iam_propagation_s)
         self.gaps: Any = None  # the GapFiller, once started
+        self.authorizer: Any = None  # the RoleCallAuthorizer in front of it
 
     @property
     def url(self) -> str:
@@ -69,9 +70,12 @@ class Emulator:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
+        from runner.targets.iam_enforcement import RoleCallAuthorizer
         from runner.targets.moto_gaps import GapFiller
 
-        app = self.gaps = GapFiller(DomainDispatcherApplication(create_backend_app), self.iam_propagation_s)
+        self.gaps = GapFiller(DomainDispatcherApplication(create_backend_app), self.iam_propagation_s)
+        # In front of everything: run-time calls made as a stack's role are authorised first.
+        app = self.authorizer = RoleCallAuthorizer(self.gaps)
         self._server = make_server(LOOPBACK, self._port, app, threaded=True,
                                    request_handler=_quiet_handler())
         self._thread = threading.Thread(target=self._server.serve_forever, name="sagegate-emulator",

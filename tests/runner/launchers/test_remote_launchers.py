@@ -100,7 +100,12 @@ def test_sagemaker_launcher_sends_the_stacks_training_job(local_target, stack_na
     assert result.metrics == {"test_accuracy": 0.9} and result.job_name == job.request["TrainingJobName"]
     # An isolated container gets no AWS settings; one that is not reaches AWS (the emulator) as its role.
     isolated = job.request["EnableNetworkIsolation"]
-    assert calls[0]["aws_environment"] == ({} if isolated else local_target.child_env())
+    environment = calls[0]["aws_environment"]
+    if isolated:
+        assert environment == {}
+    else:  # the job's role's temporary credentials, on the emulator
+        assert environment["AWS_ENDPOINT_URL"] == local_target.endpoint_url
+        assert environment["AWS_ACCESS_KEY_ID"].startswith("ASIA") and environment["AWS_SESSION_TOKEN"]
 
 
 def test_sagemaker_launcher_sends_the_stacks_tuning_job(local_target, stack_name, tmp_path, data_dir):

@@ -1,0 +1,134 @@
+"""The local target enforces IAM on the calls a stack's roles make at run time.
+
+moto checks no identity policy unless told to, and then actions only. The data-plane and job
+processes of the local target run as their roles (credentials from ``AssumeRole`` of the
+generated role, ``Target.role_environment``); this WSGI middleware, in front of the emulator,
+authorises each call signed with such credentials against the role's policies (inline and
+attached, evaluated as IAM does: runner/core/iam_eval.py) before the emulator serves it. A call
+the role may not make gets AWS's AccessDenied answer naming the action and the resource. Calls
+signed with the emulator's own keys (the identity running sagegate) are not checked here.
+
+Covered: S3 object and bucket calls (path-style, as boto3 addresses an IP endpoint) and SageMaker
+runtime ``InvokeEndpoint``: what endpoints, functions and jobs call at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from runner.core import iam_eval
+
+_ACCESS_KEY = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
+_INVOKE_ENDPOINT = re.compile(r"^/endpoints/([^/]+)/invocations/?$")
+_RUNTIME_ERROR_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.sagemaker.runtime/"
+Request = tuple[str, str]  # (action, resource ARN)
+
+
+def s3_request(method: str, path: str, query: str) -> Request | None:
+    """The IAM action and resource of a path-style S3 request (Service Authorization Reference, S3)."""
+    bucket, _, key = unquote(path).lstrip("/").partition("/")
+    if not bucket:
+        return None
+    params = parse_qs(query, keep_blank_values=True)
+    if not key:
+        if method in ("GET", "HEAD") and not params.keys() - {"list-type", "prefix", "delimiter", "max-keys",
+                                                               "continuation-token", "start-after", "encoding-type"}:
+            return "s3:ListBucket", f"arn:aws:s3:::{bucket}"
+        return None  # bucket configuration calls: the deployer's, not a role's at run time
+    obj = f"arn:aws:s3:::{bucket}/{key}"
+    if method in ("GET", "HEAD"):
+        return "s3:GetObject", obj
+    if method in ("PUT", "POST"):
+        return "s3:PutObject", obj  # single and multipart uploads
+    if method == "DELETE":
+        return "s3:DeleteObject", obj
+    return None
+
+
+def runtime_request(path: str, region: str, account: str) -> Request | None:
+    match = _INVOKE_ENDPOINT.match(path)
+    if not match:
+        return None
+    # SageMaker writes names in lower case in its ARNs.
+    return "sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{region}:{account}:endpoint/{unquote(match.group(1)).lower()}"
+
+
+def role_documents(account: str, role_arn: str) -> list[Any] | None:
+    """The role's inline and attached (default version) policy documents; None: no such role."""
+    from moto.iam.models import iam_backends
+
+    try:
+        role = iam_backends[account]["global"].get_role_by_arn(role_arn)
+    except Exception:  # moto's not-found error
+        return None
+    return list(role.policies.values()) + [
+        version.document for policy in role.managed_policies.values() for version in policy.versions
+        if version.is_default]
+
+
+class RoleCallAuthorizer:
+    """WSGI middleware: run-time calls signed as one of the account's roles are authorised first."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]],
+                 documents_of: Callable[[str, str], list[Any] | None] = role_documents) -> None:
+        self.app = app
+        self.documents_of = documents_of
+        # Refusals, newest last: (role ARN, action, resource), for reports and tests.
+        self.denied: list[tuple[str, str, str]] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        refusal = self._refusal(environ)
+        if refusal is None:
+            return self.app(environ, start_response)
+        status, headers, body = refusal
+        start_response(f"{status} Forbidden", [*headers.items(), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _refusal(self, environ: dict[str, Any]) -> tuple[int, dict[str, str], bytes] | None:
+        signed = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if signed is None or not signed.group(1).startswith("ASIA"):  # only temporary (role) credentials
+            return None
+        access_key, region, service = signed.groups()
+        assumed = _assumed_role(access_key)
+        if assumed is None:
+            return None
+        account, role_arn, session = assumed
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if service == "s3":
+            request = s3_request(method, path, environ.get("QUERY_STRING", ""))
+        elif service == "sagemaker" and method == "POST":
+            request = runtime_request(path, region, account)
+        else:
+            request = None
+        if request is None:
+            return None
+        action, resource = request
+        documents = self.documents_of(account, role_arn)
+        if documents is not None and iam_eval.allows(documents, action, resource):
+            return None
+        self.denied.append((role_arn, action, resource))
+        caller = f"arn:aws:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{session}"
+        # AWS's words (IAM User Guide, "Troubleshoot access denied error messages").
+        message = (f"User: {caller} is not authorized to perform: {action} on resource: {resource} because no "
+                   "identity-based policy allows the " + action + " action")
+        if service == "s3":
+            body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
+                    f"<Message>{message}</Message><Resource>{resource}</Resource></Error>").encode()
+            return 403, {"Content-Type": "application/xml"}, body
+        return 403, {"Content-Type": "application/json", "x-amzn-ErrorType": "AccessDeniedException" +
+                     _RUNTIME_ERROR_SUFFIX}, json.dumps({"message": message}).encode()
+
+
+def _assumed_role(access_key: str) -> tuple[str, str, str] | None:
+    """(account, role ARN, session name) of temporary credentials the emulator's STS issued."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sts.models import sts_backends
+
+    role = sts_backends[DEFAULT_ACCOUNT_ID]["aws"].get_assumed_role_from_access_key(access_key)
+    if role is None:
+        return None
+    return role.account_id, role.role_arn, role.session_name
