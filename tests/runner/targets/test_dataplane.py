@@ -158,38 +158,8 @@ def test_invoke_endpoint_on_the_emulators_one_url(local_target, stack_name, arti
             f"Endpoint {stack_name}-nope of account {local_target.account} not found.")
 
 
-# The function's role without sagemaker:InvokeEndpoint (the gate's SG-IAM-009 says so; applied here
-# directly, as if that finding were suppressed).
-NO_INVOKE = ("iam.roles.lambda_invoke.scopes=[{service:logs,actions:[CreateLogGroup,CreateLogStream,PutLogEvents],"
-             "resources:[function_log_group]},{service:xray,actions:[PutTraceSegments,PutTelemetryRecords],"
-             "resources:['*']}]")
 NO_ARTIFACT_READ = ("iam.roles.sagemaker_execution.scopes=[{service:s3,actions:[GetObject],resources:[data]},"
                     "{service:s3,actions:[ListBucket],resources:[bucket]}]")
-
-
-def test_a_function_whose_role_may_not_invoke_the_endpoint_is_denied_at_the_first_call(
-        local_target, stack_name, artifact, tmp_path):
-    """The function runs as its role: its InvokeEndpoint goes through the emulator, which refuses it
-    with AWS's AccessDenied naming the action and the endpoint, and the caller sees that error."""
-    settings = settings_for(stack_name, NO_INVOKE)
-    names = build_stack(settings).names
-    ensure_bucket(local_target, names)
-    stack = build_stack(settings, model_data_url=upload_artifact(local_target, names, artifact))
-    apply(stack, local_target)
-    with start_data_plane(settings, local_target, stack, artifact, log_dir=tmp_path / "logs") as plane:
-        request = urllib.request.Request(plane.function_url, data=_png(), method="POST",
-                                         headers={"Content-Type": "image/png"})
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(request, timeout=120)
-        body = refused.value.read().decode()
-    assert refused.value.code == 502, body
-    # The function's log (CloudWatch's, on AWS) names the action and the resource.
-    [record] = [json.loads(line) for line in (tmp_path / "logs" / "function.log").read_text().splitlines()
-                if '"error_code"' in line]
-    endpoint_arn = f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{names.endpoint_name.lower()}"
-    assert record["error_code"] == "AccessDeniedException"
-    assert f"is not authorized to perform: sagemaker:InvokeEndpoint on resource: {endpoint_arn}" in (
-        record["error_message"])
 
 
 def test_an_endpoint_whose_role_may_not_read_its_artifact_does_not_start(local_target, stack_name, artifact,
