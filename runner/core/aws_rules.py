@@ -19,13 +19,11 @@ gate from the stack.
 
 from __future__ import annotations
 
-import fnmatch
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import unquote
 
+from runner.core import iam_eval
 from runner.core.instance_storage import has_instance_storage
 
 # Lambda Developer Guide, "Using AWS Lambda with AWS X-Ray" (execution role permissions).
@@ -72,20 +70,10 @@ class AwsRule:
 def policy_documents_allow(documents: Iterable[Any], action: str) -> bool:
     """Whether identity policies allow ``action`` on some resource with no Deny of it.
 
-    Action wildcards are honoured; conditions are not evaluated (a service's check at create time
-    does not evaluate them either: it asks whether the action can be allowed at all)."""
-    allowed = False
-    for document in documents:
-        parsed = json.loads(unquote(document)) if isinstance(document, str) else document
-        statements = parsed.get("Statement", [])
-        for statement in [statements] if isinstance(statements, dict) else statements:
-            actions = statement.get("Action", [])
-            if any(fnmatch.fnmatchcase(action.lower(), str(a).lower())
-                   for a in ([actions] if isinstance(actions, str) else actions)):
-                if statement.get("Effect") == "Deny":
-                    return False
-                allowed = True
-    return allowed
+    Action wildcards are honoured; resources and conditions are not evaluated (a service's check at
+    create time asks whether the action can be allowed at all)."""
+    matching = [s for s in iam_eval.statements(documents) if "Action" in s and iam_eval.action_matches(action, s["Action"])]
+    return not any(s.get("Effect") == "Deny" for s in matching) and any(s.get("Effect") == "Allow" for s in matching)
 
 
 # -- the predicates ------------------------------------------------------------------------------

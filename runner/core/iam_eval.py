@@ -69,6 +69,11 @@ def _matches_any(value: str, patterns: Any, context: Mapping[str, Any], ignore_c
     return any(_like(value, str(p), context, ignore_case) for p in _as_list(patterns))
 
 
+def action_matches(action: str, patterns: Any) -> bool:
+    """Whether ``action`` is one of an Action element's patterns (case-insensitive, wildcards)."""
+    return _matches_any(action, patterns, {}, True)
+
+
 def _condition_holds(operator: str, key: str, wanted: Any, context: Mapping[str, Any]) -> bool:
     if_exists = operator.endswith("IfExists")
     base = operator.removesuffix("IfExists")
@@ -113,9 +118,9 @@ def statement_matches(statement: Mapping[str, Any], action: str, resource: str,
     """Whether the statement applies to the request (its effect aside)."""
     context = context or {}
     if "Action" in statement:
-        if not _matches_any(action, statement["Action"], {}, True):
+        if not action_matches(action, statement["Action"]):
             return False
-    elif _matches_any(action, statement.get("NotAction", []), {}, True):
+    elif action_matches(action, statement.get("NotAction", [])):
         return False
     if "Resource" in statement:
         if not _matches_any(resource, statement["Resource"], context, False):

@@ -59,15 +59,10 @@ def runtime_request(path: str, region: str, account: str) -> Request | None:
 
 def role_documents(account: str, role_arn: str) -> list[Any] | None:
     """The role's inline and attached (default version) policy documents; None: no such role."""
-    from moto.iam.models import iam_backends
+    from runner.targets.moto_gaps import role_as_iam_holds_it
 
-    try:
-        role = iam_backends[account]["global"].get_role_by_arn(role_arn)
-    except Exception:  # moto's not-found error
-        return None
-    return list(role.policies.values()) + [
-        version.document for policy in role.managed_policies.values() for version in policy.versions
-        if version.is_default]
+    view = role_as_iam_holds_it(account, role_arn)
+    return None if view is None else list(view.documents)
 
 
 class RoleCallAuthorizer:
