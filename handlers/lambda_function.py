@@ -42,6 +42,7 @@ import base64
 import binascii
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -368,6 +369,19 @@ def _response(status: int, body: str, request_id: str, extra_headers: dict[str, 
     return {"statusCode": status, "headers": headers, "body": body, "isBase64Encoded": False}
 
 
+_ARN = re.compile(r"arn:[\w-]+:[\w-]+:[\w-]*:(\d{12})?:")
+_ACCOUNT = re.compile(r"\b\d{12}\b")
+
+
+def _without_account(message: str | None) -> str | None:
+    """AWS's error messages name ARNs and the account id (ModelError's log-stream ARN,
+    AccessDenied's role): the log keeps the resource part, which says what failed, and drops
+    the account, which logs shipped elsewhere should not carry."""
+    if message is None:
+        return None
+    return _ACCOUNT.sub("<account>", _ARN.sub("", message))
+
+
 def _error(status: int, code: str, message: str, request_id: str) -> dict:
     extra = {"Retry-After": "1"} if status == 503 else {"Allow": "POST"} if status == 405 else None
     body = json.dumps({"error": {"code": code, "message": message}, "requestId": request_id})
@@ -420,11 +434,13 @@ def _handle(event: Any, request_id: str, record: dict[str, Any]) -> dict:
         payload = result["Body"].read()
     except ClientError as exc:
         outcome = classify_client_error(exc)
+        error = exc.response.get("Error", {})
         record.update(
-            error_code=exc.response.get("Error", {}).get("Code"),
+            error_code=error.get("Code"),
             # The operator's log says why (e.g. AccessDenied naming the role, action and resource);
-            # the caller only gets the classified answer.
-            error_message=exc.response.get("Error", {}).get("Message"),
+            # the caller only gets the classified answer. A ModelError's message is the container's
+            # body (a traceback): it is in the endpoint's own log, not repeated here.
+            error_message=None if error.get("Code") == "ModelError" else _without_account(error.get("Message")),
             retries=exc.response.get("ResponseMetadata", {}).get("RetryAttempts"),
         )
         return _error(outcome.status, outcome.code, outcome.message, request_id)

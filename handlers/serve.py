@@ -202,4 +202,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Everything is drained, closed and logged by now; torch's interpreter teardown alone takes
+    # seconds (it garbage-collects the model), which SIGTERM's caller would wait for.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -15,6 +15,7 @@ import os
 import queue
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -93,6 +94,10 @@ def _worker_main(
     ready.put(os.getpid())
     stop.wait()
     server.stop()
+    # Drained and closed: skip torch's slow interpreter teardown (see handlers/serve.py).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _run_workers(

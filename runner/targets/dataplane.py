@@ -69,7 +69,8 @@ def check_artifact_readable(target: Target, endpoint_name: str, deployed: Deploy
     bucket, _, key = deployed.model_data_url[len("s3://"):].partition("/")
     s3 = target.role_client("s3", deployed.role_arn, f"SageMaker-{endpoint_name}")
     try:
-        s3.head_object(Bucket=bucket, Key=key)
+        # GetObject, as SageMaker does (HEAD's 403 has no body, so no error code to report).
+        s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")["Body"].close()
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         raise UserError(f"endpoint {endpoint_name} cannot start: its role {deployed.role_arn} cannot read "
