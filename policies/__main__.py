@@ -1,4 +1,7 @@
 """``python -m policies scan-iam FILE...``: the least-privilege analyser on any IAM policy.
+``python -m policies deployer-policy [OVERRIDES...] [--out FILE] [--account ID]``: the policy of the
+identity that deploys the configured stack (policies/deployer_policy.py), checked against the IAM
+catalogue (exit 1 if the catalogue refuses a statement).
 
 Accepts, per file (JSON): a policy document (identity or trust policy), the output of
 ``aws iam get-policy-version`` / ``get-role-policy`` (``PolicyVersion.Document`` /
@@ -138,15 +141,63 @@ def scan_iam(argv: list[str]) -> int:
     return EXIT_FINDINGS if blocking else EXIT_CLEAN
 
 
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def deployer_policy_command(argv: list[str]) -> int:
+    """The deployer's policy for the stack ``python main.py OVERRIDES`` would deploy."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    from policies.deployer_policy import deployer_policy, problems
+    from runner.core.errors import ConfigError
+    from runner.core.names import LOCAL_ACCOUNT
+    from runner.core.settings import load_settings
+    from runner.stack.build import build_stack
+
+    parser = argparse.ArgumentParser(prog="python -m policies deployer-policy",
+                                     description="The least-privilege policy of the identity that runs sagegate.")
+    parser.add_argument("overrides", nargs="*", metavar="OVERRIDE", help="Hydra overrides, as for main.py")
+    parser.add_argument("--out", type=Path, help="write the policy to this file (default: print it)")
+    parser.add_argument("--account", help="the AWS account id (target=aws; target=local uses the emulator's)")
+    args = parser.parse_args(argv)
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+            settings = load_settings(compose(config_name="config", overrides=list(args.overrides)))
+    except (ConfigError, HydraException) as exc:
+        print(f"config: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    if settings.target.kind == "aws" and not args.account:
+        print("target=aws: give the account id (--account 123456789012)", file=sys.stderr)
+        return EXIT_UNREADABLE
+    stack = build_stack(settings, account=args.account or LOCAL_ACCOUNT)
+    policy = deployer_policy(stack, delete_artifacts=settings.destroy.delete_artifacts)
+    text = json.dumps(policy, indent=2) + "\n"
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        print(f"{args.out}: {len(policy['Statement'])} statements for stack {stack.name}", file=sys.stderr)
+    else:
+        print(text, end="")
+    refused = problems(policy)
+    for problem in refused:
+        print(f"IAM catalogue: {problem}", file=sys.stderr)
+    return EXIT_FINDINGS if refused else EXIT_CLEAN
+
+
+COMMANDS = {"scan-iam": scan_iam, "deployer-policy": deployer_policy_command}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m policies scan-iam FILE... [--json]")
+        print("usage: python -m policies scan-iam FILE... [--json]\n"
+              "       python -m policies deployer-policy [OVERRIDE...] [--out FILE] [--account ID]")
         return EXIT_CLEAN if argv else EXIT_UNREADABLE
-    if argv[0] != "scan-iam":
-        print(f"unknown command {argv[0]!r}; available: scan-iam", file=sys.stderr)
+    if argv[0] not in COMMANDS:
+        print(f"unknown command {argv[0]!r}; available: {', '.join(COMMANDS)}", file=sys.stderr)
         return EXIT_UNREADABLE
-    return scan_iam(argv[1:])
+    return COMMANDS[argv[0]](argv[1:])
 
 
 if __name__ == "__main__":

@@ -137,6 +137,7 @@ def plan(context: RunContext) -> int:
     delta["delta"] = (round(costs.monthly_min - current.monthly_min, 2), round(costs.monthly_max - current.monthly_max, 2))
     context.write_json("plan.json", {**stack.to_plan(), "cost": costs.as_dict(), "changes": changes,
                                      "cost_delta": delta})
+    _write_deployer_policy(context, stack)
     plan_view.print_changes(context.console, changes, live=target is not None)
     context.console.print(f"  monthly cost: live ${current.monthly_min:,.2f}..${current.monthly_max:,.2f} → planned "
                           f"${costs.monthly_min:,.2f}..${costs.monthly_max:,.2f} "
@@ -146,8 +147,17 @@ def plan(context: RunContext) -> int:
     code = gate(context, stack)
     if code == EXIT_OK and target is None:
         _rehearse(context, stack)
-    context.console.print(f"plan.json and template.json written to {context.run_dir}")
+    context.console.print(f"plan.json, template.json and deployer-policy.json written to {context.run_dir}")
     return code
+
+
+def _write_deployer_policy(context: RunContext, stack: Stack) -> None:
+    """deployer-policy.json: what the identity running the deploy must be allowed (policies/deployer_policy.py)."""
+    from policies.deployer_policy import deployer_policy
+
+    policy = deployer_policy(stack, delete_artifacts=context.settings.destroy.delete_artifacts)
+    context.write_json("deployer-policy.json", policy)
+    context.result["deployer_policy"] = {"file": "deployer-policy.json", "statements": len(policy["Statement"])}
 
 
 def _rehearse(context: RunContext, stack: Stack) -> None:

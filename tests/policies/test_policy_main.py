@@ -95,3 +95,17 @@ def test_the_real_command(tmp_path):
     alone = subprocess.run([sys.executable, "-m", "policies", "scan-iam", files[0]], capture_output=True, text=True,
                            cwd=Path(__file__).resolve().parents[2], timeout=60)
     assert alone.returncode == 0
+
+
+def test_deployer_policy_command_writes_the_stacks_policy_checked_by_the_catalogue(tmp_path):
+    out = tmp_path / "deployer-policy.json"
+    assert main(["deployer-policy", "name=ci-deployer", "endpoint=serverless", "autoscaling=none",
+                 "--out", str(out)]) == 0
+    policy = json.loads(out.read_text())
+    sids = {s["Sid"] for s in policy["Statement"]}
+    assert {"StackBucket", "ManageStackRoles", "PassStackRolesToSageMaker", "ManageStackFunction"} <= sids
+    assert "ManageEndpointScaling" not in sids  # autoscaling=none: no scaling calls, no scaling grant
+    assert all("ci-deployer" in str(s["Resource"]) or s["Resource"] == "*" for s in policy["Statement"]
+               if s["Sid"].startswith(("Manage", "Pass")))
+    assert main(["deployer-policy", "target=aws"]) == 2  # the account must be given
+    assert main(["deployer-policy", "no_such_key=1"]) == 2

@@ -164,6 +164,12 @@ def test_plan_on_the_embedded_target_would_create_everything(make_context):
     assert context.result["changes"] == {"create": len(stack.resources), "update": 0, "replace": 0, "delete": 0,
                                          "no-change": 0}
     assert context.result["gate"]["template_sha256"] == hashlib.sha256(stack.template_json()).hexdigest()
+    # The deploying identity's own least-privilege policy (policies/deployer_policy.py), beside the plan.
+    from policies.deployer_policy import deployer_policy
+
+    written = json.loads((context.run_dir / "deployer-policy.json").read_text())
+    assert written == deployer_policy(stack, delete_artifacts=context.settings.destroy.delete_artifacts)
+    assert context.result["deployer_policy"]["statements"] == len(written["Statement"])
     text = context.console.export_text()
     assert "changes (the embedded emulator starts empty)" in text
     assert f"{len(stack.resources)} to create" in text
