@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
+from functools import cache
 from typing import Any
 
 from policies.iam_catalog import WRITE_LEVELS, ActionInfo, Catalog, is_pattern, load_catalog
@@ -28,45 +31,98 @@ from policies.iam_catalog import WRITE_LEVELS, ActionInfo, Catalog, is_pattern, 
 RULE_IDS = ("SG-IAM-001", "SG-IAM-002", "SG-IAM-003", "SG-IAM-004", "SG-IAM-005", "SG-IAM-006", "SG-IAM-007",
             "SG-IAM-008")
 
-# Escalations by one action (or a set of them) on whatever resource the grant names.
-SINGLE_ESCALATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("create a new default version of a managed policy", ("iam:CreatePolicyVersion",)),
-    ("switch a managed policy to another version", ("iam:SetDefaultPolicyVersion",)),
-    ("attach a managed policy to a user", ("iam:AttachUserPolicy",)),
-    ("attach a managed policy to a group", ("iam:AttachGroupPolicy",)),
-    ("attach a managed policy to a role", ("iam:AttachRolePolicy",)),
-    ("write a user's inline policy", ("iam:PutUserPolicy",)),
-    ("write a group's inline policy", ("iam:PutGroupPolicy",)),
-    ("write a role's inline policy", ("iam:PutRolePolicy",)),
-    ("rewrite a role's trust policy", ("iam:UpdateAssumeRolePolicy",)),
-    ("create access keys for another user", ("iam:CreateAccessKey",)),
-    ("create a console password for another user", ("iam:CreateLoginProfile",)),
-    ("change another user's console password", ("iam:UpdateLoginProfile",)),
-    ("add a user to a more privileged group", ("iam:AddUserToGroup",)),
-    ("replace a function's code and run as its role", ("lambda:UpdateFunctionCode",)),
-    ("update a Glue dev endpoint's SSH key and use its role", ("glue:UpdateDevEndpoint",)),
-    ("run commands on instances and use their roles", ("ssm:SendCommand",)),
-)
+# Escalation methods: the single-principal paths of the public catalogue pathfinding.cloud
+# (DataDog, data/paths/*.yaml at 84dd65c, 2025-12; it includes the 21 methods of Rhino Security Labs'
+# "AWS IAM Privilege Escalation"), plus SetDefaultPolicyVersion (Rhino #2) and ecs:ExecuteCommand
+# (DataDog/pathfinding-labs ecs-006). Each entry names action *patterns*; the catalogue expands them
+# and keeps the actions at a write access level (Write, Permissions management, Tagging), so that
+# e.g. "iam:Put*Policy" is every IAM action of that name shape with write access to a policy, as the
+# catalogue lists them, not a hand list of three names.
 
-# Escalations that create compute which runs as a role the principal passes to it.
-PASSROLE_ESCALATIONS: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
-    # (description, service principal receiving the role, all of, any of)
-    ("create a Lambda function with a passed role and invoke it", "lambda.amazonaws.com",
-     ("lambda:CreateFunction",), ("lambda:InvokeFunction", "lambda:CreateEventSourceMapping",
-                                  "lambda:AddPermission")),
-    ("start a SageMaker job or notebook that runs as a passed role", "sagemaker.amazonaws.com",
-     (), ("sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob", "sagemaker:CreateNotebookInstance",
-          "sagemaker:CreateHyperParameterTuningJob")),
-    ("launch an EC2 instance with a passed instance profile", "ec2.amazonaws.com",
-     ("ec2:RunInstances",), ()),
-    ("create a CloudFormation stack that runs as a passed role", "cloudformation.amazonaws.com",
-     ("cloudformation:CreateStack",), ()),
-    ("create a Glue dev endpoint with a passed role", "glue.amazonaws.com",
-     ("glue:CreateDevEndpoint",), ()),
-    ("define and run a Data Pipeline with a passed role", "datapipeline.amazonaws.com",
-     ("datapipeline:CreatePipeline", "datapipeline:PutPipelineDefinition"), ()),
-    ("create and start a CodeBuild project with a passed role", "codebuild.amazonaws.com",
-     ("codebuild:CreateProject", "codebuild:StartBuild"), ()),
+
+@dataclass(frozen=True)
+class EscalationMethod:
+    path: str  # the catalogue's id (pathfinding.cloud), or the source named above
+    description: str
+    all_of: tuple[str, ...]  # action patterns, each needed ("a|b": either)
+    any_of: tuple[str, ...] = ()  # action patterns, one needed
+    passes_role_to: str | None = None  # the service a passed role goes to (needs iam:PassRole)
+    on_self: bool = True  # False: acting on one's own user gains nothing (credential methods)
+
+
+def _m(path: str, description: str, *all_of: str, any_of: tuple[str, ...] = (), to: str | None = None,
+       on_self: bool = True) -> EscalationMethod:
+    return EscalationMethod(path, description, all_of, any_of, to, on_self)
+
+
+ESCALATION_METHODS: tuple[EscalationMethod, ...] = (
+    # principals' permissions and credentials (IAM)
+    _m("iam-001", "create a new default version of a managed policy", "iam:CreatePolicyVersion"),
+    _m("rhino-2", "switch a managed policy to another version", "iam:SetDefaultPolicyVersion"),
+    _m("iam-005/007/011", "write an inline policy of a user, group or role", "iam:Put*Policy"),
+    _m("iam-008/009/010", "attach a managed policy to a user, group or role", "iam:Attach*Policy"),
+    _m("iam-012", "rewrite a role's trust policy", "iam:UpdateAssumeRolePolicy"),
+    _m("iam-013", "add a user to a more privileged group", "iam:AddUserToGroup"),
+    _m("iam-002", "create access keys for another user", "iam:CreateAccessKey", on_self=False),
+    _m("iam-004", "create a console password for another user", "iam:CreateLoginProfile", on_self=False),
+    _m("iam-006", "change another user's console password", "iam:UpdateLoginProfile", on_self=False),
+    # existing compute that runs as a role
+    _m("lambda-003", "replace a function's code and run as its role", "lambda:UpdateFunctionCode"),
+    _m("glue-002", "update a Glue dev endpoint's SSH key and use its role", "glue:UpdateDevEndpoint"),
+    _m("ssm-002", "run commands on instances and use their roles", "ssm:SendCommand"),
+    _m("ssm-001", "open a shell on instances and use their roles", "ssm:StartSession"),
+    _m("ec2instanceconnect-003", "push an SSH key to instances and use their roles",
+       "ec2-instance-connect:SendSSHPublicKey"),
+    _m("ec2-002", "change an instance's user data and restart it", "ec2:ModifyInstanceAttribute",
+       "ec2:StopInstances", "ec2:StartInstances"),
+    _m("ec2-004", "change the launch template instances start from", "ec2:CreateLaunchTemplateVersion",
+       "ec2:ModifyLaunchTemplate"),
+    _m("ecs-006", "run commands in a task's container and use its role", "ecs:ExecuteCommand"),
+    _m("cloudformation-002", "update a stack that runs as its role", "cloudformation:UpdateStack"),
+    _m("cloudformation-005", "execute a change set on a stack that runs as its role",
+       "cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet"),
+    _m("codebuild-002/003", "start a build with an overridden buildspec as the project's role",
+       any_of=("codebuild:StartBuild", "codebuild:StartBuildBatch")),
+    _m("sagemaker-004", "open a notebook instance and use its role", "sagemaker:CreatePresignedNotebookInstanceUrl"),
+    _m("sagemaker-005", "give a notebook instance a lifecycle script and restart it",
+       "sagemaker:CreateNotebookInstanceLifecycleConfig", "sagemaker:StopNotebookInstance",
+       "sagemaker:UpdateNotebookInstance", "sagemaker:StartNotebookInstance"),
+    _m("apprunner-002", "change an App Runner service's start command", "apprunner:UpdateService"),
+    _m("bedrock-002", "run code in a code interpreter as its role", "bedrock-agentcore:StartCodeInterpreterSession",
+       "bedrock-agentcore:InvokeCodeInterpreter"),
+    # new compute with a passed role
+    _m("lambda-001/002/006", "create a Lambda function with a passed role and invoke it", "lambda:CreateFunction",
+       any_of=("lambda:InvokeFunction", "lambda:CreateEventSourceMapping", "lambda:AddPermission"),
+       to="lambda.amazonaws.com"),
+    _m("sagemaker-001/002/003", "start a SageMaker job or notebook that runs as a passed role",
+       any_of=("sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob", "sagemaker:CreateNotebookInstance",
+               "sagemaker:CreateHyperParameterTuningJob"), to="sagemaker.amazonaws.com"),
+    _m("ec2-001/003", "launch an EC2 instance with a passed instance profile",
+       any_of=("ec2:RunInstances", "ec2:RequestSpotInstances"), to="ec2.amazonaws.com"),
+    _m("ecs-002/004/005/008/009", "run an ECS task with a passed task role", any_of=("ecs:RunTask", "ecs:StartTask"),
+       to="ecs-tasks.amazonaws.com"),
+    _m("ecs-001/003", "create an ECS service from a task definition with a passed role",
+       "ecs:RegisterTaskDefinition", "ecs:CreateService", to="ecs-tasks.amazonaws.com"),
+    _m("cloudformation-001", "create a CloudFormation stack that runs as a passed role", "cloudformation:CreateStack",
+       to="cloudformation.amazonaws.com"),
+    _m("cloudformation-003", "create a stack set and its instances with a passed role",
+       "cloudformation:CreateStackSet", "cloudformation:CreateStackInstances", to="cloudformation.amazonaws.com"),
+    _m("cloudformation-004", "update a stack set to run as a passed role", "cloudformation:UpdateStackSet",
+       to="cloudformation.amazonaws.com"),
+    _m("glue-001", "create a Glue dev endpoint with a passed role", "glue:CreateDevEndpoint", to="glue.amazonaws.com"),
+    _m("glue-003..006", "create or change a Glue job with a passed role and run it",
+       "glue:CreateJob|glue:UpdateJob", any_of=("glue:StartJobRun", "glue:CreateTrigger"), to="glue.amazonaws.com"),
+    _m("glue-007", "run statements in a Glue interactive session with a passed role", "glue:CreateSession",
+       "glue:RunStatement", to="glue.amazonaws.com"),
+    _m("datapipeline-001", "define and run a Data Pipeline with a passed role", "datapipeline:CreatePipeline",
+       "datapipeline:PutPipelineDefinition", to="datapipeline.amazonaws.com"),
+    _m("codebuild-001/004", "create and start a CodeBuild project with a passed role", "codebuild:CreateProject",
+       any_of=("codebuild:StartBuild", "codebuild:StartBuildBatch"), to="codebuild.amazonaws.com"),
+    _m("apprunner-001", "create an App Runner service with a passed instance role", "apprunner:CreateService",
+       to="apprunner.amazonaws.com"),
+    _m("bedrock-001", "create a code interpreter with a passed role and run code in it",
+       "bedrock-agentcore:CreateCodeInterpreter", "bedrock-agentcore:StartCodeInterpreterSession",
+       to="bedrock-agentcore.amazonaws.com"),
 )
 
 ADMIN_MANAGED = frozenset({"AdministratorAccess", "IAMFullAccess", "PowerUserAccess"})
@@ -197,8 +253,8 @@ def _grants(statements: list[Statement], catalog: Catalog) -> list[Grant]:
     denies = _unconditional_denies(statements)
     grants = []
     for s in statements:
-        if s.effect != "Allow":
-            continue
+        if s.effect != "Allow" or never_satisfied(s.condition):
+            continue  # an Allow no request can meet grants nothing
         resources = list(s.resources) if s.resources else ["*"]
         unknown: list[str] = []
         if s.not_actions:
@@ -240,10 +296,6 @@ def _has(grants: list[Grant], action: str) -> list[Grant]:
     return [g for g in grants if lowered in g.names and g.resources]
 
 
-def _wildcard_resource(resources: Iterable[str]) -> bool:
-    return any(is_pattern(r) for r in resources)
-
-
 def _passed_to_services(statement: Statement) -> list[str] | None:
     """The services an ``iam:PassedToService`` condition allows; None when there is none."""
     values: list[str] = []
@@ -256,6 +308,121 @@ def _passed_to_services(statement: Statement) -> list[str] | None:
                 found = True
                 values.extend(value if isinstance(value, list) else [value])
     return [str(v) for v in values] if found else None
+
+
+# ---- what a grant reaches -------------------------------------------------------------------------
+
+_VARIABLE = re.compile(r"\$\{[^}]*\}")
+SELF_USER = re.compile(r":user/(?:.*/)?\$\{aws:username\}$", re.IGNORECASE)
+# Keys a positive condition can bound a statement's reach by: the resources tagged so, the managed
+# policies that may be attached.
+RESOURCE_BOUNDING = ("aws:resourcetag/", "iam:resourcetag/", "iam:policyarn")
+# Request-time keys whose date, once past, no request can be earlier than (a session token lives at
+# most 36 hours; the margin covers clock skew).
+PAST_DATE_KEYS = frozenset({"aws:currenttime", "aws:tokenissuetime", "aws:epochtime"})
+PAST_MARGIN = timedelta(days=2)
+
+
+def _arn_fields(resource: str) -> list[str] | None:
+    parts = resource.split(":", 5)
+    return parts if len(parts) == 6 and parts[0] == "arn" else None
+
+
+def _wide(resource: str) -> bool:
+    """Whether a Resource reaches beyond named resources: a wildcard in the resource part of the
+    ARN. Policy variables (``${aws:username}``) are one value per request, and a wildcard in the
+    account or region only (``arn:aws:iam::*:user/name``) names the same resource in the caller's
+    own account: an identity policy cannot reach IAM principals of other accounts."""
+    if resource.startswith("{"):
+        return False  # a CloudFormation intrinsic: one specific value
+    fields = _arn_fields(resource)
+    part = fields[5] if fields else resource
+    return is_pattern(_VARIABLE.sub("x", part))
+
+
+def _aws_owned(resource: str) -> bool:
+    """An ARN in the account ``aws`` (AWS-managed policies): no customer can change it."""
+    fields = _arn_fields(resource)
+    return fields is not None and fields[4] == "aws"
+
+
+def _is_self(resource: str) -> bool:
+    """The caller's own user, through the documented ``user/${aws:username}`` variable."""
+    return bool(SELF_USER.search(resource))
+
+
+def _bounded_by_condition(statement: Statement) -> bool:
+    """A positive condition on the resource's tags limits the statement to resources so tagged."""
+    for operator, entries in statement.condition.items():
+        if not isinstance(entries, dict) or "not" in operator.lower() or operator.lower().endswith("ifexists"):
+            continue
+        for key, value in entries.items():
+            values = value if isinstance(value, list) else [value]
+            if key.lower().startswith(RESOURCE_BOUNDING) and not any(
+                    str(v).rsplit("/", 1)[-1] in ADMIN_MANAGED or _wide(str(v)) for v in values):
+                return True
+    return False
+
+
+def _as_time(value: Any) -> datetime | None:
+    try:
+        if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
+            return datetime.fromtimestamp(int(value), tz=UTC)
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def never_satisfied(condition: Mapping[str, Any], now: datetime | None = None) -> bool:
+    """Whether no request can meet a Condition: a ``DateLessThan``/``DateLessThanEquals`` on the
+    request time or the session's issue time with every date in the past (conditions on other keys
+    are not judged)."""
+    now = now or datetime.now(UTC)
+    for operator, entries in condition.items():
+        if not isinstance(entries, dict) or operator.lower() not in ("datelessthan", "datelessthanequals"):
+            continue
+        for key, value in entries.items():
+            if key.lower() not in PAST_DATE_KEYS:
+                continue
+            times = [_as_time(v) for v in (value if isinstance(value, list) else [value])]
+            if times and all(t is not None and t < now - PAST_MARGIN for t in times):
+                return True
+    return False
+
+
+@cache
+def _method_actions(catalog: Catalog, requirement: str) -> frozenset[str]:
+    """Lower-cased names of the actions a method's requirement (``iam:Put*Policy``, ``a|b``)
+    means: the catalogue's actions of that shape with a write access level."""
+    names = set()
+    for pattern in requirement.split("|"):
+        names |= {a.name.lower() for a in catalog.expand(pattern) if a.level in WRITE_LEVELS}
+    return frozenset(names)
+
+
+def _reach(grant: Grant, method: EscalationMethod) -> list[str]:
+    """The resources a grant gives a method's actions on: not AWS-owned, and not the caller itself
+    for methods that gain nothing there."""
+    return [r for r in grant.resources
+            if not _aws_owned(r) and (method.on_self or not _is_self(r))]
+
+
+def _holders(grants: list[Grant], names: frozenset[str], method: EscalationMethod) -> list[tuple[Grant, list[str]]]:
+    out = []
+    for g in grants:
+        if g.names & names:
+            reach = _reach(g, method)
+            if reach:
+                out.append((g, reach))
+    return out
+
+
+def _grant_wide(grant: Grant, resources: list[str]) -> bool:
+    s = grant.statement
+    if _bounded_by_condition(s):
+        return False
+    return bool(s.not_resources) or any(_wide(r) for r in resources)
 
 
 # ---- the checks -------------------------------------------------------------------------------
@@ -275,7 +442,11 @@ def analyze_permissions(documents: Iterable[Any], catalog: Catalog | None = None
         s = grant.statement
         if s.not_actions or s.not_resources:
             which = " and ".join(k for k, v in (("NotAction", s.not_actions), ("NotResource", s.not_resources)) if v)
-            issues.append(IamIssue("SG-IAM-002", "high", f"{s.label}: Allow with {which}", s.label))
+            # NotAction grants all but a few actions; NotResource with a list of actions is as wide as
+            # the actions are: high when they write, medium when they only read.
+            writing = any(a.level in WRITE_LEVELS for a in grant.actions)
+            issues.append(IamIssue("SG-IAM-002", "high" if s.not_actions or writing else "medium",
+                                   f"{s.label}: Allow with {which}", s.label))
         resources = list(s.resources) if s.resources else ["*"]
         for pattern in s.actions:
             service_wide = pattern in ("*", "*:*") or (pattern.endswith(":*") and not is_pattern(pattern[:-2]))
@@ -309,42 +480,46 @@ def analyze_permissions(documents: Iterable[Any], catalog: Catalog | None = None
     for grant in passrole_grants:
         s = grant.statement
         services = _passed_to_services(s)
-        beyond = _wildcard_resource(grant.resources) or bool(s.not_resources)
-        if beyond:
+        if _grant_wide(grant, grant.resources):
             broad_passrole.append((grant, services))
             target = "any role" if "*" in grant.resources else f"roles matching {', '.join(grant.resources)}"
-            to = f" (to {', '.join(services)})" if services else " to any service"
-            issues.append(IamIssue("SG-IAM-005", "high", f"{s.label}: iam:PassRole can pass {target}{to}", s.label))
+            # Bounded to named services, it is an escalation only with a way to start those
+            # services' compute (SG-IAM-006 says when); to any service it is one on its own.
+            severity = "medium" if services else "high"
+            to = f" (to {', '.join(services)} only)" if services else " to any service"
+            issues.append(IamIssue("SG-IAM-005", severity, f"{s.label}: iam:PassRole can pass {target}{to}", s.label))
         elif services is None:
             issues.append(IamIssue("SG-IAM-005", "medium",
                                    f"{s.label}: iam:PassRole on {', '.join(grant.resources)} has no "
                                    "iam:PassedToService condition", s.label))
 
     paths: list[tuple[str, str, str | None]] = []  # (severity, text, statement)
-    for description, actions in SINGLE_ESCALATIONS:
-        holders = [_has(grants, a) for a in actions]
+    for method in ESCALATION_METHODS:
+        requirements = list(method.all_of) + (["|".join(method.any_of)] if method.any_of else [])
+        holders = [_holders(grants, _method_actions(catalog, r), method) for r in requirements]
         if not all(holders):
             continue
-        wide = any(_wildcard_resource(g.resources) for group in holders for g in group)
+        wanted = {n for r in requirements for n in _method_actions(catalog, r)}
+        named_in = sorted({a.name for group in holders for g, _ in group for a in g.actions if a.name.lower() in wanted})
+        via = " + ".join(named_in[:4]) + (" ..." if len(named_in) > 4 else "")
+        if method.passes_role_to is not None:
+            principal = method.passes_role_to
+            reachable = [services for _, services in broad_passrole
+                         if services is None or any(fnmatchcase(principal, v) or fnmatchcase(v, principal)
+                                                    for v in services)]
+            if not reachable:
+                continue  # PassRole limited to named roles (or to other services): not exploitable
+            paths.append(("high", f"iam:PassRole beyond named roles + {via} can {method.description} "
+                          f"({method.path})", None))
+            continue
+        wide = any(_grant_wide(g, reach) for group in holders for g, reach in group)
         paths.append(("high" if wide else "medium",
-                      f"{' + '.join(actions)} on {'any matching resource' if wide else 'named resources'} "
-                      f"can {description}", None))
-    for description, principal, all_of, any_of in PASSROLE_ESCALATIONS:
-        if not all(_has(grants, a) for a in all_of):
-            continue
-        present_any = [a for a in any_of if _has(grants, a)]
-        if any_of and not present_any:
-            continue
-        reachable = [services for _, services in broad_passrole
-                     if services is None or any(fnmatchcase(principal, v) for v in services)]
-        if not reachable:
-            continue  # PassRole limited to named roles (or to other services): not exploitable
-        used = list(all_of) + present_any[:2]
-        paths.append(("high", f"iam:PassRole beyond named roles + {' + '.join(used)} can {description}", None))
+                      f"{via} on {'any matching resource' if wide else 'named resources'} can "
+                      f"{method.description} ({method.path})", None))
     for grant in _has(grants, "sts:AssumeRole"):
-        if _wildcard_resource(grant.resources):
+        if _grant_wide(grant, grant.resources):
             paths.append(("high", f"sts:AssumeRole on {', '.join(grant.resources)} can assume any role that "
-                          "trusts this account", grant.statement.label))
+                          "trusts this account (sts-001)", grant.statement.label))
     # One issue per principal: the paths it has, the worst first.
     for severity in ("high", "medium"):
         mine = [p for p in paths if p[0] == severity]

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 import pytest
 
 from policies.iam_analyzer import (
-    PASSROLE_ESCALATIONS,
+    ESCALATION_METHODS,
     RULE_IDS,
-    SINGLE_ESCALATIONS,
     PolicyError,
     analyze_managed_policies,
     analyze_permissions,
     analyze_trust_policy,
+    never_satisfied,
     parse_policy,
 )
-from policies.iam_catalog import load_catalog
+from policies.iam_catalog import is_pattern, load_catalog
 
 ROLE = "arn:aws:iam::123456789012:role/demo-sagemaker-execution"
 JOBS = "arn:aws:sagemaker:us-east-1:123456789012:training-job/demo-*"
@@ -157,11 +160,12 @@ def test_passrole_limited_to_named_role_is_not_an_escalation():
 
 
 def test_passrole_condition_for_another_service_blocks_the_path():
-    # Any role, but only to Lambda: CreateTrainingJob cannot use it; the broad PassRole itself still is high.
+    # Any role, but only to Lambda: CreateTrainingJob cannot use it; the broad PassRole itself is
+    # medium (bounded to one service, with no way here to start that service's compute).
     found = issues(allow("sagemaker:CreateTrainingJob", JOBS),
                    allow("iam:PassRole", Condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}))
     assert "SG-IAM-006" not in found
-    assert severities(found, "SG-IAM-005") == {"high"}
+    assert severities(found, "SG-IAM-005") == {"medium"}
 
 
 def test_lambda_create_and_invoke_with_broad_passrole_escalates():
@@ -187,11 +191,14 @@ def test_every_escalation_action_is_in_the_catalogue():
     IAM ones are all Permissions management actions; the list is not that whole level (most of
     its 79 IAM actions, e.g. iam:DeleteUser, grant no privilege)."""
     catalog = load_catalog()
-    named = {a for _, actions in SINGLE_ESCALATIONS for a in actions}
-    named |= {a for _, _, all_of, any_of in PASSROLE_ESCALATIONS for a in (*all_of, *any_of)}
-    named |= {"iam:PassRole", "sts:AssumeRole"}
-    assert [a for a in sorted(named) if catalog.get(a) is None or catalog.get(a).name != a] == []
-    assert {catalog.access_level(a) for a in named if a.startswith("iam:")} == {"Permissions management"}
+    patterns = {p for m in ESCALATION_METHODS for r in (*m.all_of, *m.any_of) for p in r.split("|")}
+    assert [p for p in sorted(patterns) if not catalog.expand(p)] == []
+    assert [p for p in sorted(patterns) if not is_pattern(p) and catalog.get(p).name != p] == []
+    iam = {a.name for p in patterns if p.startswith("iam:") for a in catalog.expand(p)}
+    assert {catalog.access_level(a) for a in iam} == {"Permissions management"}
+    # iam:Put*Policy is read through the catalogue: the three inline-policy writes, not the boundaries
+    assert {a.name for a in catalog.expand("iam:Put*Policy")} == {"iam:PutUserPolicy", "iam:PutGroupPolicy",
+                                                                  "iam:PutRolePolicy"}
 
 
 def test_escalation_reached_through_a_pattern():
@@ -282,3 +289,110 @@ def test_every_issue_carries_a_declared_rule_id():
                                                                "Action": "sts:AssumeRole"}))}
     found |= {i.rule_id for i in analyze_managed_policies(["arn:aws:iam::aws:policy/AdministratorAccess"])}
     assert found == set(RULE_IDS)
+
+
+# ---- false-alarm causes, each with the AWS documentation example it comes from -----------------------
+# (awsdocs/iam-user-guide at 651083f, doc_source/<page>.md; also in tests/data/iam_corpus/benign/)
+
+SELF_MANAGE_ACCESS_KEYS = policy(  # reference_policies_examples_aws_my-sec-creds-self-manage-pass-accesskeys-ssh
+    {"Sid": "ManageOwnPasswordAccessKeysAndSSH", "Effect": "Allow",
+     "Action": ["iam:ChangePassword", "iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:ListAccessKeys",
+                "iam:UpdateAccessKey", "iam:GetAccessKeyLastUsed", "iam:DeleteSSHPublicKey", "iam:GetSSHPublicKey",
+                "iam:ListSSHPublicKeys", "iam:UpdateSSHPublicKey", "iam:UploadSSHPublicKey"],
+     "Resource": "arn:aws:iam::*:user/${aws:username}"})
+
+
+def test_own_user_through_aws_username_is_not_another_user():
+    """The documented self-service policy: the account wildcard and ${aws:username} name the
+    caller's own user; creating one's own access keys gains nothing."""
+    found = {i.rule_id: i for i in analyze_permissions([SELF_MANAGE_ACCESS_KEYS])}
+    assert "SG-IAM-006" not in found
+
+
+def test_own_user_can_still_escalate_by_writing_its_own_policy():
+    found = issues(allow("iam:PutUserPolicy", "arn:aws:iam::*:user/${aws:username}"))
+    assert severities(found, "SG-IAM-006") == {"medium"}
+
+
+def test_passrole_bounded_by_passed_to_service_is_medium():
+    """reference_policies_examples_iam-passrole-service: any role, to CloudWatch only."""
+    found = issues({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*",
+                    "Condition": {"StringEquals": {"iam:PassedToService": "cloudwatch.amazonaws.com"}}})
+    assert severities(found, "SG-IAM-005") == {"medium"}
+    assert "SG-IAM-006" not in found
+
+
+def test_passrole_bounded_to_a_service_still_escalates_with_that_services_compute():
+    found = issues({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*",
+                    "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}},
+                   allow("sagemaker:CreateTrainingJob", JOBS))
+    assert severities(found, "SG-IAM-006") == {"high"}
+
+
+def test_aws_managed_policy_arns_cannot_be_changed():
+    """No customer can add a version to an AWS-managed policy (arn:aws:iam::aws:policy/...);
+    BishopFox iam-vulnerable's fp4 case, and AWS's ReadOnlyAccess as the named resource."""
+    assert "SG-IAM-006" not in issues(allow("iam:CreatePolicyVersion", "arn:aws:iam::aws:policy/ReadOnlyAccess"))
+    assert "SG-IAM-006" not in issues(allow("iam:CreatePolicyVersion", "arn:aws:iam::aws:policy/fp4-*"))
+    assert "SG-IAM-006" in issues(allow("iam:CreatePolicyVersion", "arn:aws:iam::*:policy/fn2-*"))
+
+
+AWS_DATES = policy({  # reference_policies_examples_aws-dates
+    "Effect": "Allow", "Action": "service-prefix:action-name", "Resource": "*",
+    "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2020-04-01T00:00:00Z"},
+                  "DateLessThan": {"aws:CurrentTime": "2020-06-30T23:59:59Z"}}})
+
+
+def test_condition_no_request_can_meet_grants_nothing():
+    """The documented date-range example, with a real escalation action in place of the page's
+    placeholder: the window closed in 2020, so no request today is allowed."""
+    document = json.loads(json.dumps(AWS_DATES).replace("service-prefix:action-name", "iam:CreatePolicyVersion"))
+    assert "SG-IAM-006" not in {i.rule_id for i in analyze_permissions([document])}
+    statement = AWS_DATES["Statement"][0]
+    assert never_satisfied(statement["Condition"])
+    assert not never_satisfied(statement["Condition"], now=datetime(2020, 5, 1, tzinfo=UTC))
+    # a condition that a request can meet still grants
+    assert "SG-IAM-006" in issues(allow("iam:CreatePolicyVersion", Condition={
+        "DateGreaterThan": {"aws:TokenIssueTime": "2020-01-01T00:00:01Z"}}))
+
+
+def test_assume_role_bounded_by_resource_tag_is_not_any_role():
+    """reference_policies_examples_iam-assume-tagged-role: only roles tagged Project=ExampleCorpABC."""
+    found = issues({"Sid": "AssumeTaggedRole", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*",
+                    "Condition": {"StringEquals": {"iam:ResourceTag/Project": "ExampleCorpABC"}}})
+    assert "SG-IAM-006" not in found
+
+
+def test_attach_limited_to_named_policies_is_not_high():
+    """reference_policies_examples_iam_limit-managed: attach only the two named policies."""
+    found = issues({"Effect": "Allow", "Action": ["iam:AttachUserPolicy", "iam:DetachUserPolicy"], "Resource": "*",
+                    "Condition": {"ArnEquals": {"iam:PolicyARN": ["arn:aws:iam::*:policy/policy-name-1",
+                                                                  "arn:aws:iam::*:policy/policy-name-2"]}}})
+    assert severities(found, "SG-IAM-006") == {"medium"}
+    admin = issues(allow("iam:AttachUserPolicy", Condition={
+        "ArnEquals": {"iam:PolicyARN": "arn:aws:iam::aws:policy/AdministratorAccess"}}))
+    assert severities(admin, "SG-IAM-006") == {"high"}
+
+
+def test_not_action_and_not_resource():
+    """Allow NotAction grants all but the listed actions (high, and its escalations are found: BishopFox
+    iam-vulnerable fn4); Allow NotResource with read actions is medium; Deny NotAction with MFA, as in
+    reference_policies_examples_aws_my-sec-creds-self-manage, is a conditional Deny and removes nothing."""
+    fn4 = issues({"Effect": "Allow", "NotAction": ["iam:AttachUserPolicy", "iam:AttachGroupPolicy"], "Resource": "*"})
+    assert severities(fn4, "SG-IAM-002") == {"high"}
+    assert severities(fn4, "SG-IAM-006") == {"high"}
+    reads = issues({"Effect": "Allow", "Action": ["s3:GetObject"], "NotResource": "arn:aws:s3:::production/*"})
+    assert severities(reads, "SG-IAM-002") == {"medium"}
+    writes = issues({"Effect": "Allow", "Action": ["iam:CreateAccessKey"], "NotResource": "arn:aws:iam::*:user/admin"})
+    assert severities(writes, "SG-IAM-002") == {"high"} and severities(writes, "SG-IAM-006") == {"high"}
+    mfa_deny = {"Sid": "DenyAllExceptListedIfNoMFA", "Effect": "Deny", "NotAction": ["iam:ChangePassword"],
+                "Resource": "*", "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}
+    assert "SG-IAM-006" in issues(allow("iam:PutRolePolicy"), mfa_deny)
+
+
+def test_newer_catalogue_paths_are_found():
+    """Paths of pathfinding.cloud beyond Rhino's list (App Runner, Bedrock AgentCore, EC2 Instance Connect)."""
+    assert severities(issues(allow(["apprunner:CreateService", "iam:PassRole"])), "SG-IAM-006") == {"high"}
+    assert severities(issues(allow(["bedrock-agentcore:StartCodeInterpreterSession",
+                                    "bedrock-agentcore:InvokeCodeInterpreter"])), "SG-IAM-006") == {"high"}
+    assert severities(issues(allow("ec2-instance-connect:SendSSHPublicKey")), "SG-IAM-006") == {"high"}

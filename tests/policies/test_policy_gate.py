@@ -53,8 +53,9 @@ def test_a_volume_key_on_local_instance_storage_fails_production():
 
 @pytest.mark.parametrize("overrides, expected", [
     # The wildcard scopes replace the function role's own, X-Ray's included: Lambda would refuse it,
-    # and the function could write no logs (SG-IAM-009).
-    ((WILDCARD_SCOPES,), {"SG-IAM-001", "SG-IAM-003", "SG-AWS-007", "SG-IAM-009"}),
+    # and the function could write no logs (SG-IAM-009); sagemaker:* on * opens notebooks' roles
+    # (pathfinding.cloud sagemaker-004/005: SG-IAM-006).
+    ((WILDCARD_SCOPES,), {"SG-IAM-001", "SG-IAM-003", "SG-AWS-007", "SG-IAM-009", "SG-IAM-006"}),
     (('+iam.roles.lambda_invoke.managed_policy_arns=["arn:aws:iam::aws:policy/AWSLambda_FullAccess"]',),
      {"SG-IAM-004"}),
     ((HUGE_ENDPOINT,), {"SG-COST-001", "SG-COST-002"}),
