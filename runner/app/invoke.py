@@ -151,6 +151,21 @@ def function_caller(settings: Settings, target: Target, plane: DataPlane | None 
     return _http_caller(runtimes[names.function_name].rstrip("/") + "/")
 
 
+def refusals_from_now(settings: Settings, target: Target) -> Callable[[], list[str]] | None:
+    """Calls of this stack's roles the emulator refuses from now on (a data plane started elsewhere,
+    e.g. by ``python -m runner.local``); None on AWS, where IAM answers the callers themselves."""
+    if not target.serves_data_plane or not target.endpoint_url:
+        return None
+    from runner.targets.emulator import access_denied
+
+    url = target.endpoint_url
+    names = ResourceNames.for_settings(settings, target.account)
+    roles = {names.role_arn(key) for key in settings.iam.roles}
+    before = len(access_denied(url))
+    return lambda: [f"role {d['role']} may not {d['action']} on {d['resource']}"
+                    for d in access_denied(url)[before:] if d["role"] in roles]
+
+
 def _top_predictions(body: dict[str, Any]) -> list[dict[str, Any]] | None:
     """The first image's top-k of a handler's 200 body ({"predictions": [[{label, score}, ...]]})."""
     predictions = body.get("predictions")
@@ -160,8 +175,11 @@ def _top_predictions(body: dict[str, Any]) -> list[dict[str, Any]] | None:
     return None
 
 
-def run(context: RunContext, caller: Caller, batch: list[Sample]) -> list[dict[str, Any]]:
-    """Send every sample, print a table, return the records; a failed call fails the smoke test."""
+def run(context: RunContext, caller: Caller, batch: list[Sample],
+        refused: Callable[[], list[str]] | None = None) -> list[dict[str, Any]]:
+    """Send every sample, print a table, return the records; a failed call fails the smoke test, and
+    so does a run-time call of the stack's roles the local target refused (``refused``: e.g. the
+    function's logs, which Lambda would drop on AWS while the function still answers)."""
     records = []
     for sample in batch:
         answer = caller(sample)
@@ -177,11 +195,21 @@ def run(context: RunContext, caller: Caller, batch: list[Sample]) -> list[dict[s
             record["error"] = answer.body
         records.append(record)
     _print(context, records)
+    denied = refused() if refused is not None else []
+    if denied:
+        context.result["access_denied"] = denied
     failed = [r for r in records if r["status"] != 200]
+    problems = []
     if failed:
         first = failed[0]
-        raise SmokeTestFailed(f"invoke: the function answered {first['status']} for {first['image']}: "
-                              f"{json.dumps(first['error'])[:300]}")
+        problems.append(f"the function answered {first['status']} for {first['image']}: "
+                        f"{json.dumps(first['error'])[:300]}")
+    if denied:
+        problems.append("the local target refused run-time calls of the stack's roles (AccessDenied, as IAM "
+                        "would on AWS): " + "; ".join(denied[:5]) + (f"; and {len(denied) - 5} more"
+                                                                      if len(denied) > 5 else ""))
+    if problems:
+        raise SmokeTestFailed("invoke: " + "\n  ".join(problems))
     return records
 
 

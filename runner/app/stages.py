@@ -305,7 +305,8 @@ def invoke(context: RunContext) -> int:
     with _target(context) as target:
         samples = invoking.samples(context, (lambda: local_data_dir(settings)) if settings.image is None else None)
         caller = invoking.function_caller(settings, target)
-        context.result["predictions"] = invoking.run(context, caller, samples)
+        context.result["predictions"] = invoking.run(context, caller, samples,
+                                                     invoking.refusals_from_now(settings, target))
     return EXIT_OK
 
 
@@ -340,7 +341,7 @@ def all_stages(context: RunContext) -> int:
         with invoking.data_plane(context, target, stack, artifact) as plane:
             samples = invoking.samples(context, lambda: local_data_dir(settings, target))
             caller = invoking.function_caller(settings, target, plane)
-            context.result["predictions"] = invoking.run(context, caller, samples)
+            context.result["predictions"] = invoking.run(context, caller, samples, plane.refused if plane else None)
             print_run_report(context)
             _serve_if_asked(context, target, stack, artifact, plane)
     return EXIT_OK

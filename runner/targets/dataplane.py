@@ -27,7 +27,8 @@ from handlers.server_process import ServerProcess, spawn_server
 from runner.core.errors import UserError
 from runner.core.settings import Settings
 from runner.stack.model import Stack
-from runner.targets import Target, environ_without_aws
+from runner.targets import Target, environ_without_aws, service_calls
+from runner.targets.emulator import access_denied
 from runner.targets.lambda_runtime import FunctionSpec, LambdaRuntime
 from runner.targets.moto_gaps import RUNTIME_REGISTRY_PATH
 
@@ -45,6 +46,7 @@ class DeployedEndpoint:
     # Where the model's artifact is and the role the endpoint reads it as.
     model_data_url: str = ""
     role_arn: str = ""
+    image: str = ""
 
 
 def deployed_endpoint(target: Target, endpoint_name: str) -> DeployedEndpoint:
@@ -56,7 +58,8 @@ def deployed_endpoint(target: Target, endpoint_name: str) -> DeployedEndpoint:
     container = model.get("PrimaryContainer", {})
     return DeployedEndpoint(dict(container.get("Environment", {})),
                             [(v["VariantName"], float(v.get("InitialVariantWeight", 1.0))) for v in variants],
-                            str(container.get("ModelDataUrl", "")), str(model.get("ExecutionRoleArn", "")))
+                            str(container.get("ModelDataUrl", "")), str(model.get("ExecutionRoleArn", "")),
+                            str(container.get("Image", "")))
 
 
 def check_artifact_readable(target: Target, endpoint_name: str, deployed: DeployedEndpoint) -> None:
@@ -103,6 +106,20 @@ class DataPlane:
     runtime: LambdaRuntime
     function_name: str
     _on_stop: list[Any] = field(default_factory=list, repr=False)
+    # What the emulator refused before this plane started, and the roles its parts run as.
+    _emulator_url: str | None = None
+    _denied_before: int = 0
+    _roles: tuple[str, ...] = ()
+
+    def refused(self) -> list[str]:
+        """Run-time calls of the endpoint's and the function's roles the local target refused since
+        the plane started (AccessDenied), once what Lambda ships in the background has been sent."""
+        if self.runtime.platform is not None:
+            self.runtime.platform.flush()
+        if not self._emulator_url:
+            return []
+        return [f"role {d['role']} may not {d['action']} on {d['resource']}"
+                for d in access_denied(self._emulator_url)[self._denied_before:] if d["role"] in self._roles]
 
     def stop(self) -> None:
         while self._on_stop:
@@ -194,30 +211,40 @@ def start_data_plane_for(target: Target, *, function_name: str, alias: str, endp
     log_dir = Path(log_dir) if log_dir else None
     if log_dir:
         log_dir.mkdir(parents=True, exist_ok=True)
+    # Refusals from here on are this plane's (the emulator may have served other runs before).
+    denied_before = len(access_denied(target.endpoint_url)) if target.endpoint_url else 0
     code_dir = Path(tempfile.mkdtemp(prefix="sagegate-function-"))
     try:
         spec = deployed_function(target, function_name, alias, code_dir, code)
         deployed = deployed_endpoint(target, endpoint_name)
+        if deployed.role_arn and deployed.image:
+            service_calls.pull_image(target, endpoint_name, deployed.role_arn, deployed.image)
         check_artifact_readable(target, endpoint_name, deployed)
         endpoint = start_endpoint(Path(artifact_path), endpoint_name, log_dir / "endpoint.log" if log_dir else None,
                                   model_environment=deployed.model_environment, variants=deployed.variants,
                                   region=target.region)
+        if deployed.role_arn:
+            service_calls.endpoint_started(target, endpoint_name, deployed.role_arn, deployed.variants[0][0],
+                                           [f"model server ready at {endpoint.url}"])
     except BaseException:
         shutil.rmtree(code_dir, ignore_errors=True)
         raise
-    # The function runs as its role; it calls the endpoint's server directly (routing it through the
-    # emulator's one URL, where InvokeEndpoint is authorised, hung under the threaded server: left for
-    # issue 12).
-    spec.environment["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint.url
-    role = target.client("lambda").get_function_configuration(FunctionName=function_name, Qualifier=alias)["Role"]
+    # The function runs as its role and calls InvokeEndpoint on the emulator's one URL, as on AWS,
+    # where the authoriser checks it; Lambda's own calls (logs, traces) are made as the role too.
+    spec.environment["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = target.endpoint_url or endpoint.url
+    config = target.client("lambda").get_function_configuration(FunctionName=function_name, Qualifier=alias)
     try:
-        runtime = LambdaRuntime(spec, base_env={**environ_without_aws(), **target.role_environment(role, function_name)},
-                                log_path=log_dir / "function.log" if log_dir else None).start()
+        platform = service_calls.FunctionPlatform(target, function_name, spec.version, config["Role"],
+                                                  config.get("TracingConfig", {}).get("Mode") == "Active")
+        runtime = LambdaRuntime(spec, base_env={**environ_without_aws(),
+                                                **target.role_environment(config["Role"], function_name)},
+                                log_path=log_dir / "function.log" if log_dir else None, platform=platform).start()
     except BaseException:
         endpoint.stop()
         shutil.rmtree(code_dir, ignore_errors=True)
         raise
-    plane = DataPlane(endpoint.url, runtime.url + "/", endpoint, runtime, spec.name)
+    plane = DataPlane(endpoint.url, runtime.url + "/", endpoint, runtime, spec.name, _emulator_url=target.endpoint_url,
+                      _denied_before=denied_before, _roles=(deployed.role_arn, config["Role"]))
     plane._on_stop.append(lambda: shutil.rmtree(code_dir, ignore_errors=True))
     if target.endpoint_url:
         emulator = target.endpoint_url

@@ -76,6 +76,7 @@ class Emulator:
         self.gaps = GapFiller(DomainDispatcherApplication(create_backend_app), self.iam_propagation_s)
         # In front of everything: run-time calls made as a stack's role are authorised first.
         app = self.authorizer = RoleCallAuthorizer(self.gaps)
+        self.authorizer.denied = self.gaps.access_denied  # one record, served at /_sagegate/access-denied
         self._server = make_server(LOOPBACK, self._port, app, threaded=True,
                                    request_handler=_quiet_handler())
         self._thread = threading.Thread(target=self._server.serve_forever, name="sagegate-emulator",
@@ -118,6 +119,14 @@ def set_iam_propagation(url: str, delay_s: float) -> float:
     with urllib.request.urlopen(request, timeout=10):  # noqa: S310 (loopback)
         pass
     return previous
+
+
+def access_denied(url: str) -> list[dict[str, str]]:
+    """The calls the emulator at ``url`` refused a role so far, oldest first ({role, action, resource})."""
+    from runner.targets.moto_gaps import ACCESS_DENIED_PATH
+
+    with urllib.request.urlopen(f"{url.rstrip('/')}{ACCESS_DENIED_PATH}", timeout=10) as answer:  # noqa: S310
+        return list(json.loads(answer.read())["denied"])
 
 
 def reset(url: str) -> None:

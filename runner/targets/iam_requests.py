@@ -285,9 +285,9 @@ def resources_for(action: str, params: Mapping[str, Any], region: str, account: 
     info = _catalog().get(action)
     if info is None or not info.resource_types:
         return ["*"]
-    for key in ("ResourceArn", "Resource", "ResourceARN"):
-        if isinstance(params.get(key), str) and params[key].startswith("arn:"):
-            return [params[key]]
+    for key, value in params.items():  # ResourceArn, ResourceARN, resourceArn (Logs), Resource
+        if key.lower() in ("resourcearn", "resource") and isinstance(value, str) and value.startswith("arn:"):
+            return [value]
     lower = action.startswith("sagemaker:")  # SageMaker writes names in lower case in its ARNs
     ordered = sorted(info.resource_types, key=lambda rt: rt.name not in info.required_resource_types)
     required: list[str] = []

@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 INVOKE_PATH = "/_runtime/invoke"
@@ -61,8 +61,21 @@ class Invocation:
     cold_start: bool = False
 
 
+class Platform(Protocol):
+    """Lambda's own calls around the handler (runner/targets/service_calls.FunctionPlatform)."""
+
+    def environment_started(self) -> str: ...  # returns the environment's log stream
+
+    def invoked(self, stream: str, request_id: str, started: float, duration_ms: float, memory_mb: int) -> None: ...
+
+    def flush(self, timeout_s: float = 10.0) -> None: ...  # what was handed over has been sent
+
+    def stop(self) -> None: ...
+
+
 class _Worker:
     def __init__(self, spec: FunctionSpec, env: dict[str, str], log: IO[bytes] | int | None):
+        self.stream = ""  # its log stream, when a platform ships logs
         self.process = subprocess.Popen(
             [sys.executable, "-m", "runner.targets.lambda_worker"], cwd=spec.code_dir, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
@@ -89,8 +102,7 @@ class _Worker:
             raise RuntimeError(f"the function's worker exited (code {self.process.wait()})")
         return json.loads(line)
 
-    def invoke(self, event: Any, timeout_s: float) -> dict[str, Any]:
-        request_id = str(uuid.uuid4())
+    def invoke(self, event: Any, timeout_s: float, request_id: str) -> dict[str, Any]:
         deadline_ms = int((time.time() + timeout_s) * 1000)
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps({"id": request_id, "event": event, "deadline_ms": deadline_ms}) + "\n")
@@ -112,8 +124,10 @@ class _Worker:
 
 
 class LambdaRuntime:
-    def __init__(self, spec: FunctionSpec, base_env: dict[str, str] | None = None, log_path: Path | None = None):
+    def __init__(self, spec: FunctionSpec, base_env: dict[str, str] | None = None, log_path: Path | None = None,
+                 platform: Platform | None = None):
         self.spec = spec
+        self.platform = platform
         self.limit = spec.reserved if spec.reserved is not None else UNRESERVED_LIMIT
         self._slots = threading.BoundedSemaphore(self.limit)
         self._lock = threading.Lock()
@@ -175,6 +189,8 @@ class LambdaRuntime:
             workers, self._workers, self._idle = list(self._workers), [], []
         for worker in workers:
             worker.stop()
+        if self.platform is not None:
+            self.platform.stop()
         if self._log is not subprocess.DEVNULL:
             self._log.close()  # type: ignore[union-attr]
 
@@ -189,6 +205,8 @@ class LambdaRuntime:
         # sandboxes initialise, e.g. create their SDK clients, before any request arrives).
         env = {**self._env, "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type}
         worker = _Worker(self.spec, env, self._log)
+        if self.platform is not None:
+            worker.stream = self.platform.environment_started()
         with self._lock:
             self._workers.append(worker)
         return worker
@@ -222,8 +240,9 @@ class LambdaRuntime:
                     self._discard(worker)
                     return Invocation(error={"errorMessage": f"init failed: {exc}", "errorType": "Runtime.InitError"},
                                       cold_start=True)
+            request_id, started = str(uuid.uuid4()), time.time()
             try:
-                answer = worker.invoke(event, self.spec.timeout_s)
+                answer = worker.invoke(event, self.spec.timeout_s, request_id)
             except TimeoutError:
                 self._discard(worker)
                 return Invocation(error={"errorMessage": f"Task timed out after {self.spec.timeout_s:.2f} seconds",
@@ -233,6 +252,9 @@ class LambdaRuntime:
                 return Invocation(error={"errorMessage": str(exc), "errorType": "Runtime.ExitError"}, cold_start=cold)
             with self._lock:
                 self._idle.append(worker)
+            if self.platform is not None:
+                self.platform.invoked(worker.stream, request_id, started, (time.time() - started) * 1000,
+                                      self.spec.memory_mb)
             return Invocation(answer.get("result"), answer.get("error"), cold)
         finally:
             self._slots.release()

@@ -22,6 +22,9 @@ goes to moto unchanged. So the applier sends the same boto3 calls to the emulato
   they were before the change. A role whose trust policy does not name the service is refused
   the same way, at any time. ``/_sagegate/iam-propagation`` reads (GET) or sets (POST
   ``{"delay_s": 2}``) the delay.
+- Run-time calls the authoriser refused (runner/targets/iam_enforcement.py): ``GET
+  /_sagegate/access-denied`` lists them, oldest first, so a run can report what its roles were
+  refused (the emulator may be another process: ``python -m runner.local``).
 - SageMaker ``CreateModel`` drops ``EnableNetworkIsolation`` (``DescribeModel`` always says
   false): the request's value is kept on moto's model object after moto creates it.
 - SageMaker ``UpdateEndpoint`` (moto: HTTP 500): points the endpoint at the new config and its
@@ -33,6 +36,9 @@ goes to moto unchanged. So the applier sends the same boto3 calls to the emulato
   function (``POST /_sagegate/lambda-runtimes``), the invocation is forwarded to it, so
   ``lambda.invoke`` runs the real handler with reserved concurrency honoured (429
   TooManyRequestsException). Otherwise moto answers (its echo backend: Docker is switched off).
+
+- ECR ``GetDownloadUrlForLayer`` (moto: not implemented, HTTP 500): a repository the emulator does
+  not hold, such as SageMaker's images in AWS's registries, is ``RepositoryNotFoundException``.
 
 - SageMaker runtime ``InvokeEndpoint`` on the emulator's own URL (moto: a static body for any
   name): forwarded to the local endpoint server registered for the endpoint (``POST
@@ -61,6 +67,7 @@ from runner.targets.iam_propagation import ROLE_CHANGES, IamPropagation, RoleVie
 MOTO_VERSION = "5.2.5"
 RUNTIME_REGISTRY_PATH = "/_sagegate/lambda-runtimes"
 IAM_PROPAGATION_PATH = "/_sagegate/iam-propagation"
+ACCESS_DENIED_PATH = "/_sagegate/access-denied"
 INVOKE_PATH = "/_runtime/invoke"  # runner.targets.lambda_runtime serves it
 
 _CREDENTIAL_REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
@@ -151,6 +158,9 @@ class GapFiller:
         self._runtimes: dict[str, str] = {}
         # endpoint name -> base URL of the local endpoint server that serves it
         self._endpoints: dict[str, str] = {}
+        # Calls the authoriser in front refused, oldest first: (role ARN, action, resource). The
+        # emulator hands this list to its RoleCallAuthorizer, which appends to it.
+        self.access_denied: list[tuple[str, str, str]] = []
 
     # -- WSGI -------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -176,6 +186,9 @@ class GapFiller:
         method = environ.get("REQUEST_METHOD", "GET")
         if path == RUNTIME_REGISTRY_PATH:
             return self._registry(method, environ)
+        if path == ACCESS_DENIED_PATH:
+            return _json(200, {"denied": [{"role": r, "action": a, "resource": res}
+                                          for r, a, res in list(self.access_denied)]})
         if path == IAM_PROPAGATION_PATH:
             if method == "POST":
                 self.iam.delay_s = max(0.0, float(json.loads(_read_body(environ) or b"{}").get("delay_s", 0.0)))
@@ -190,6 +203,8 @@ class GapFiller:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target == "SageMaker.UpdateEndpoint":
             return self._update_endpoint(environ, json.loads(_read_body(environ) or b"{}"))
+        if target == "AmazonEC2ContainerRegistry_V20150921.GetDownloadUrlForLayer":
+            return self._layer_download_url(environ)
         match = _INVOKE_ENDPOINT.match(path)
         if match and method == "POST":
             return self._invoke_endpoint(environ, unquote(match.group(1)))
@@ -200,6 +215,20 @@ class GapFiller:
         if match and method == "POST":
             return self._invoke(environ, unquote(match.group(1)))
         return None
+
+    # -- ECR GetDownloadUrlForLayer (moto: NotImplementedError, an HTTP 500 retried) ---------
+    def _layer_download_url(self, environ: dict[str, Any]) -> Response | None:
+        """A repository the emulator does not hold (SageMaker's images are in AWS's registries) is
+        ECR's RepositoryNotFoundException, as for BatchGetImage; moto answers the rest."""
+        from moto.ecr.models import ecr_backends
+
+        body = json.loads(_peek_body(environ) or b"{}")
+        registry = str(body.get("registryId") or _account(environ))
+        name = str(body.get("repositoryName", ""))
+        if name in ecr_backends[registry][_region(environ)].repositories:
+            return None
+        return _json(400, {"__type": "RepositoryNotFoundException", "message": f"The repository with name '{name}' "
+                           f"does not exist in the registry with id '{registry}'"})
 
     # -- SageMaker names unique per account and region --------------------------------------
     def _refuse_duplicate(self, environ: dict[str, Any]) -> Response | None:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 from runner_helpers import settings_for
@@ -18,41 +15,6 @@ from runner.core.errors import UserError
 from runner.deploy import apply, ensure_bucket, upload_artifact
 from runner.stack.build import build_stack
 from runner.targets.dataplane import start_data_plane
-
-REPO = Path(__file__).resolve().parents[3]
-# A small real artifact (random weights): model.pth, model.json, code/ as training writes them.
-MAKE_ARTIFACT = """
-import json, shutil, sys, tarfile
-from pathlib import Path
-import torch
-from training.model import IMAGENET_MEAN, IMAGENET_STD, build_model
-root, out = Path(sys.argv[1]), Path(sys.argv[2])
-root.mkdir(parents=True)
-torch.manual_seed(0)
-torch.save(build_model("resnet18", 3, 16).state_dict(), root / "model.pth")
-(root / "model.json").write_text(json.dumps({
-    "format_version": 1, "arch": "resnet18", "head_hidden": 16, "num_classes": 3,
-    "classes": ["cat", "dog", "bird"], "image_size": 32,
-    "normalize": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-    "metrics": {}, "hyperparameters": {}, "versions": {"torch": torch.__version__}}))
-code = root / "code"
-(code / "training").mkdir(parents=True)
-shutil.copy("handlers/inference.py", code / "inference.py")
-shutil.copy("training/__init__.py", code / "training" / "__init__.py")
-shutil.copy("training/model.py", code / "training" / "model.py")
-with tarfile.open(out, "w:gz") as archive:
-    for path in sorted(root.rglob("*")):
-        archive.add(path, arcname=str(path.relative_to(root)), recursive=False)
-"""
-
-
-@pytest.fixture(scope="module")
-def artifact(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("artifact")
-    out = root / "model.tar.gz"
-    subprocess.run([sys.executable, "-c", MAKE_ARTIFACT, str(root / "model"), str(out)], cwd=REPO, check=True,
-                   timeout=300)
-    return out
 
 
 def _png() -> bytes:
@@ -159,7 +121,9 @@ def test_invoke_endpoint_on_the_emulators_one_url(local_target, stack_name, arti
 
 
 NO_ARTIFACT_READ = ("iam.roles.sagemaker_execution.scopes=[{service:s3,actions:[GetObject],resources:[data]},"
-                    "{service:s3,actions:[ListBucket],resources:[bucket]}]")
+                    "{service:s3,actions:[ListBucket],resources:[bucket]},"
+                    "{service:ecr,actions:[BatchGetImage,GetDownloadUrlForLayer,BatchCheckLayerAvailability],"
+                    "resources:[dlc_repositories]},{service:ecr,actions:[GetAuthorizationToken],resources:['*']}]")
 
 
 def test_an_endpoint_whose_role_may_not_read_its_artifact_does_not_start(local_target, stack_name, artifact,

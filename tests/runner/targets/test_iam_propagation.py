@@ -128,15 +128,16 @@ def _sagemaker_requests(name: str, role_arn: str) -> dict[str, dict]:
 
 
 def test_sagemaker_cannot_assume_a_role_until_it_has_propagated(local_target, stack_name, propagation):
-    propagation(1.0)
+    propagation(5.0)  # long enough for four refused calls on a loaded machine
     iam, sm = local_target.client("iam"), local_target.client("sagemaker")
     role = iam.create_role(RoleName=f"{stack_name}-sm", AssumeRolePolicyDocument=_trust("sagemaker.amazonaws.com"))["Role"]
+    propagated = time.monotonic() + 5.05
     requests = _sagemaker_requests(stack_name, role["Arn"])
     for call, request in requests.items():
         error = _refused(getattr(sm, call), **request)
         assert (error["Code"], error["Message"]) == ("ValidationException",
                                                      SAGEMAKER_CANNOT_ASSUME.format(arn=role["Arn"])), call
-    time.sleep(1.05)
+    time.sleep(max(0.0, propagated - time.monotonic()))
     for call, request in requests.items():
         getattr(sm, call)(**request)
     assert sm.describe_model(ModelName=f"{stack_name}-m")["ExecutionRoleArn"] == role["Arn"]

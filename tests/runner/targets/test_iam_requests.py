@@ -51,13 +51,14 @@ LOGS = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group"
 
 @pytest.mark.parametrize(("service", "operation", "params", "expected"), [
     ("logs", "create_log_group", {"logGroupName": "/aws/lambda/f"},
-     [("logs:CreateLogGroup", f"{LOGS}:/aws/lambda/f", {})]),
+     [("logs:CreateLogGroup", f"{LOGS}:/aws/lambda/f:*", {})]),  # LogGroup.arn: log-group actions take ":*"
     ("logs", "create_log_stream", {"logGroupName": "/aws/lambda/f", "logStreamName": "s1"},
      [("logs:CreateLogStream", f"{LOGS}:/aws/lambda/f:log-stream:s1", {})]),
     ("logs", "put_log_events", {"logGroupName": "g", "logStreamName": "s",
                                 "logEvents": [{"timestamp": 1, "message": "m"}]},
      [("logs:PutLogEvents", f"{LOGS}:g:log-stream:s", {})]),
-    ("logs", "describe_log_streams", {"logGroupName": "g"}, [("logs:DescribeLogStreams", f"{LOGS}:g", {})]),
+    ("logs", "describe_log_streams", {"logGroupName": "g"}, [("logs:DescribeLogStreams", f"{LOGS}:g:*", {})]),
+    ("logs", "list_tags_for_resource", {"resourceArn": f"{LOGS}:g"}, [("logs:ListTagsForResource", f"{LOGS}:g", {})]),
     ("cloudwatch", "put_metric_data", {"Namespace": "/aws/sagemaker/Endpoints", "MetricData": [
         {"MetricName": "m", "Value": 1.0}]},
      [("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"})]),
@@ -66,7 +67,8 @@ LOGS = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group"
     ("ecr", "get_authorization_token", {}, [("ecr:GetAuthorizationToken", "*", {})]),
     ("ecr", "batch_get_image", {"repositoryName": "pytorch-inference", "registryId": "763104351884",
                                 "imageIds": [{"imageTag": "2"}]},
-     [("ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/pytorch-inference", {})]),
+     # The repository is in the registry the request names (AWS's, for SageMaker's images).
+     [("ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:763104351884:repository/pytorch-inference", {})]),
     ("ecr", "get_download_url_for_layer", {"repositoryName": "repo", "layerDigest": "sha256:" + "0" * 64},
      [("ecr:GetDownloadUrlForLayer", f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/repo", {})]),
     ("s3", "head_bucket", {"Bucket": "b"}, [("s3:ListBucket", "arn:aws:s3:::b", {})]),
