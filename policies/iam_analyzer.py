@@ -48,11 +48,19 @@ class EscalationMethod:
     any_of: tuple[str, ...] = ()  # action patterns, one needed
     passes_role_to: str | None = None  # the service a passed role goes to (needs iam:PassRole)
     on_self: bool = True  # False: acting on one's own user gains nothing (credential methods)
+    # Gains the role some existing resource already runs as (pathfinding.cloud's "existing
+    # passrole" class): how much it gains depends on resources the policy does not show.
+    existing: bool = False
 
 
 def _m(path: str, description: str, *all_of: str, any_of: tuple[str, ...] = (), to: str | None = None,
-       on_self: bool = True) -> EscalationMethod:
-    return EscalationMethod(path, description, all_of, any_of, to, on_self)
+       on_self: bool = True, existing: bool = False) -> EscalationMethod:
+    return EscalationMethod(path, description, all_of, any_of, to, on_self, existing)
+
+
+def _e(path: str, description: str, *all_of: str, any_of: tuple[str, ...] = ()) -> EscalationMethod:
+    """A method through existing compute that runs as a role."""
+    return _m(path, description, *all_of, any_of=any_of, existing=True)
 
 
 ESCALATION_METHODS: tuple[EscalationMethod, ...] = (
@@ -67,28 +75,28 @@ ESCALATION_METHODS: tuple[EscalationMethod, ...] = (
     _m("iam-004", "create a console password for another user", "iam:CreateLoginProfile", on_self=False),
     _m("iam-006", "change another user's console password", "iam:UpdateLoginProfile", on_self=False),
     # existing compute that runs as a role
-    _m("lambda-003", "replace a function's code and run as its role", "lambda:UpdateFunctionCode"),
-    _m("glue-002", "update a Glue dev endpoint's SSH key and use its role", "glue:UpdateDevEndpoint"),
-    _m("ssm-002", "run commands on instances and use their roles", "ssm:SendCommand"),
-    _m("ssm-001", "open a shell on instances and use their roles", "ssm:StartSession"),
-    _m("ec2instanceconnect-003", "push an SSH key to instances and use their roles",
+    _e("lambda-003", "replace a function's code and run as its role", "lambda:UpdateFunctionCode"),
+    _e("glue-002", "update a Glue dev endpoint's SSH key and use its role", "glue:UpdateDevEndpoint"),
+    _e("ssm-002", "run commands on instances and use their roles", "ssm:SendCommand"),
+    _e("ssm-001", "open a shell on instances and use their roles", "ssm:StartSession"),
+    _e("ec2instanceconnect-003", "push an SSH key to instances and use their roles",
        "ec2-instance-connect:SendSSHPublicKey"),
-    _m("ec2-002", "change an instance's user data and restart it", "ec2:ModifyInstanceAttribute",
+    _e("ec2-002", "change an instance's user data and restart it", "ec2:ModifyInstanceAttribute",
        "ec2:StopInstances", "ec2:StartInstances"),
-    _m("ec2-004", "change the launch template instances start from", "ec2:CreateLaunchTemplateVersion",
+    _e("ec2-004", "change the launch template instances start from", "ec2:CreateLaunchTemplateVersion",
        "ec2:ModifyLaunchTemplate"),
-    _m("ecs-006", "run commands in a task's container and use its role", "ecs:ExecuteCommand"),
-    _m("cloudformation-002", "update a stack that runs as its role", "cloudformation:UpdateStack"),
-    _m("cloudformation-005", "execute a change set on a stack that runs as its role",
+    _e("ecs-006", "run commands in a task's container and use its role", "ecs:ExecuteCommand"),
+    _e("cloudformation-002", "update a stack that runs as its role", "cloudformation:UpdateStack"),
+    _e("cloudformation-005", "execute a change set on a stack that runs as its role",
        "cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet"),
-    _m("codebuild-002/003", "start a build with an overridden buildspec as the project's role",
+    _e("codebuild-002/003", "start a build with an overridden buildspec as the project's role",
        any_of=("codebuild:StartBuild", "codebuild:StartBuildBatch")),
-    _m("sagemaker-004", "open a notebook instance and use its role", "sagemaker:CreatePresignedNotebookInstanceUrl"),
-    _m("sagemaker-005", "give a notebook instance a lifecycle script and restart it",
+    _e("sagemaker-004", "open a notebook instance and use its role", "sagemaker:CreatePresignedNotebookInstanceUrl"),
+    _e("sagemaker-005", "give a notebook instance a lifecycle script and restart it",
        "sagemaker:CreateNotebookInstanceLifecycleConfig", "sagemaker:StopNotebookInstance",
        "sagemaker:UpdateNotebookInstance", "sagemaker:StartNotebookInstance"),
-    _m("apprunner-002", "change an App Runner service's start command", "apprunner:UpdateService"),
-    _m("bedrock-002", "run code in a code interpreter as its role", "bedrock-agentcore:StartCodeInterpreterSession",
+    _e("apprunner-002", "change an App Runner service's start command", "apprunner:UpdateService"),
+    _e("bedrock-002", "run code in a code interpreter as its role", "bedrock-agentcore:StartCodeInterpreterSession",
        "bedrock-agentcore:InvokeCodeInterpreter"),
     # new compute with a passed role
     _m("lambda-001/002/006", "create a Lambda function with a passed role and invoke it", "lambda:CreateFunction",
@@ -425,6 +433,27 @@ def _grant_wide(grant: Grant, resources: list[str]) -> bool:
     return bool(s.not_resources) or any(_wide(r) for r in resources)
 
 
+def _name_prefixed(resource: str) -> bool:
+    """A wildcard only after a literal name prefix (``stack/AWSControlTower*``): resources one
+    naming scheme owns, not every resource of the type."""
+    fields = _arn_fields(resource)
+    part = fields[5] if fields else resource
+    kind, _, name = part.partition("/") if "/" in part else part.partition(":")
+    return bool(name) and not is_pattern(kind) and not is_pattern(name[:1]) and is_pattern(name)
+
+
+def _narrowed(holders: list[list[tuple[Grant, list[str]]]], statements: list[Statement],
+              wanted: set[str]) -> bool:
+    """Whether a path through existing compute is narrowed below "every such resource": each step
+    is granted under a Condition or only on a name prefix, or a conditional Deny (e.g. without
+    MFA) covers one of its actions. The same narrowing SG-IAM-003 reports at medium."""
+    if any(s.effect == "Deny" and s.condition and any(_deny_covers_action(s, a) for a in wanted)
+           for s in statements):
+        return True
+    return any(all(not _grant_wide(g, reach) or g.statement.condition or all(_name_prefixed(r) for r in reach if _wide(r))
+                   for g, reach in group) for group in holders)
+
+
 # ---- the checks -------------------------------------------------------------------------------
 
 def analyze_permissions(documents: Iterable[Any], catalog: Catalog | None = None) -> list[IamIssue]:
@@ -513,9 +542,12 @@ def analyze_permissions(documents: Iterable[Any], catalog: Catalog | None = None
                           f"({method.path})", None))
             continue
         wide = any(_grant_wide(g, reach) for group in holders for g, reach in group)
-        paths.append(("high" if wide else "medium",
-                      f"{via} on {'any matching resource' if wide else 'named resources'} can "
-                      f"{method.description} ({method.path})", None))
+        where = "any matching resource" if wide else "named resources"
+        if wide and method.existing and _narrowed(holders, statements, wanted):
+            # A path through the existing resources the narrowing leaves: medium, as SG-IAM-003.
+            wide, where = False, "resources narrowed by a Condition or a name prefix"
+        paths.append(("high" if wide else "medium", f"{via} on {where} can {method.description} ({method.path})",
+                      None))
     for grant in _has(grants, "sts:AssumeRole"):
         if _grant_wide(grant, grant.resources):
             paths.append(("high", f"sts:AssumeRole on {', '.join(grant.resources)} can assume any role that "

@@ -396,3 +396,34 @@ def test_newer_catalogue_paths_are_found():
     assert severities(issues(allow(["bedrock-agentcore:StartCodeInterpreterSession",
                                     "bedrock-agentcore:InvokeCodeInterpreter"])), "SG-IAM-006") == {"high"}
     assert severities(issues(allow("ec2-instance-connect:SendSSHPublicKey")), "SG-IAM-006") == {"high"}
+
+
+def _escalations(*statements: dict) -> list[str]:
+    return [f"{i.severity}: {i.message}" for i in analyze_permissions([policy(*statements)]) if i.rule_id == "SG-IAM-006"]
+
+
+def test_existing_compute_on_every_resource_is_high():
+    [found] = _escalations(allow("lambda:UpdateFunctionCode"))
+    assert found.startswith("high:") and "lambda-003" in found
+
+
+def test_existing_compute_narrowed_by_a_condition_is_medium():
+    """AWS docs, "Amazon EC2: Allows full EC2 access within a specific Region" (ec2_region)."""
+    [found] = _escalations(allow("ec2:*", Condition={"StringEquals": {"ec2:Region": "us-east-2"}}))
+    assert found.startswith("medium:") and "narrowed by a Condition or a name prefix" in found
+
+
+def test_existing_compute_under_a_name_prefix_is_medium():
+    """AWSControlTowerServiceRolePolicy: UpdateStack on the service's own stacks."""
+    [found] = _escalations(allow("cloudformation:UpdateStack", "arn:aws:cloudformation:*:*:stack/AWSControlTower*"))
+    assert found.startswith("medium:") and "cloudformation-002" in found
+
+
+def test_a_conditional_deny_narrows_only_the_paths_it_covers():
+    """AWS docs, "EC2: Requires MFA (GetSessionToken) for specific EC2 operations" (ec2_require-mfa):
+    stopping needs MFA, so changing user data (ec2-002) is narrowed; a new launch template (ec2-004) is not."""
+    found = _escalations(allow("ec2:*"), deny(["ec2:StopInstances", "ec2:TerminateInstances"],
+                                              Condition={"BoolIfExists": {"aws:MultiFactorAuthPresent": False}}))
+    high = next(f for f in found if f.startswith("high:"))
+    assert "ec2-004" in high and "ec2-002" not in high
+    assert any(f.startswith("medium:") and "ec2-002" in f for f in found)

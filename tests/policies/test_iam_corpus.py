@@ -25,13 +25,13 @@ from policies.iam_analyzer import IamIssue
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "iam_corpus"
 TARGET_FALSE_ALARM_RATE = 0.03  # issue 12's bar
-# Measured: 4 of 117 (3.4 %), above the bar. All four are paths the policies really open: `ec2:*`
-# on `*` (three AWS documentation examples) allows ec2-002/ec2-004 (new user data or launch template
-# for an instance that runs as a role), and AWSControlTowerServiceRolePolicy may UpdateStack on
-# AWSControlTower* stacks (cloudformation-002). They are counted, not moved; this bound stops a
-# regression until a principled way to tell them apart is found.
-KNOWN_FALSE_ALARMS = {"aws-docs-ec2_region.json", "aws-docs-ec2_require-mfa.json",
-                      "aws-docs-iam_multiple-services-console.json", "aws-managed-AWSControlTowerServiceRolePolicy.json"}
+# Measured: 2 of 117 (1.7 %). Both are paths the policies really open: `ec2:*` on `*` without a
+# condition allows ec2-004 (a new launch template version for instances that run as a role); the
+# MFA Deny of one of them covers StopInstances (ec2-002) but not the launch template. Paths through
+# existing compute narrowed by a Condition or a name prefix are medium (as SG-IAM-003): the ec2:*
+# example limited to one region and AWSControlTowerServiceRolePolicy's UpdateStack on
+# AWSControlTower* stacks.
+KNOWN_FALSE_ALARMS = {"aws-docs-ec2_require-mfa.json", "aws-docs-iam_multiple-services-console.json"}
 
 
 def escalation_issues(path: Path) -> list[IamIssue]:
@@ -60,7 +60,7 @@ def test_false_alarms_on_benign_policies():
     benign = files("benign")
     alarms = {p.name for p in benign if any(i.severity in ("high", "critical") for i in escalation_issues(p))}
     assert alarms <= KNOWN_FALSE_ALARMS, alarms - KNOWN_FALSE_ALARMS
-    assert len(KNOWN_FALSE_ALARMS) <= TARGET_FALSE_ALARM_RATE * len(benign) + 1  # 3.4 %: one over the bar
+    assert len(alarms) <= TARGET_FALSE_ALARM_RATE * len(benign)
 
 
 @pytest.mark.parametrize("name", ["iamvulnerable-fp1-allow-and-deny.json", "iamvulnerable-fp3-deny-iam.json",
