@@ -28,6 +28,8 @@ class ResourceNames:
     bucket: str
     data_bucket: str
     data_prefix: str
+    # Customer keys the config names, by the part that uses them (``kms_key:<part>`` in a scope).
+    kms_keys: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def for_settings(cls, settings: Settings, account: str) -> ResourceNames:
@@ -39,7 +41,20 @@ class ResourceNames:
         else:
             # Local and built-in data sets are uploaded under the stack's own bucket.
             data_bucket, data_prefix = bucket, f"data/{settings.data.name}"
-        return cls(settings.name, account, settings.target.region, bucket, data_bucket, data_prefix)
+        keys = (("function", settings.function.kms_key_arn), ("training", settings.training.volume_kms_key_id))
+        return cls(settings.name, account, settings.target.region, bucket, data_bucket, data_prefix,
+                   tuple((part, key) for part, key in keys if key))
+
+    def kms_key_arn(self, key: str) -> str:
+        """The ARN IAM authorises a use of ``key`` on (an ARN, a key id, or an alias as configs
+        take them): a key id is the key's ARN; an alias stands for a key whose ARN the config does
+        not say, so any key of the account (AWS KMS DG, "Using aliases to control access": IAM
+        policies match the key's ARN, not the alias's)."""
+        if key.startswith("arn:"):
+            return key if ":key/" in key else f"arn:aws:kms:{self.region}:{self.account}:key/*"
+        if key.startswith("alias/"):
+            return f"arn:aws:kms:{self.region}:{self.account}:key/*"
+        return f"arn:aws:kms:{self.region}:{self.account}:key/{key}"
 
     # Physical names of the stack's resources.
     def role_name(self, role_key: str) -> str:
@@ -96,10 +111,16 @@ class ResourceNames:
             return [f"{logs}:/aws/sagemaker/NotebookInstances:*"]
         if kind == "role" and qualifier:
             return [self.role_arn(qualifier)]
+        if kind == "kms_key" and qualifier in ("function", "training"):
+            keys = dict(self.kms_keys)
+            if qualifier not in keys:
+                raise ConfigError(f"iam: resource kms_key:{qualifier} names no key: set "
+                                  f"{'function.kms_key_arn' if qualifier == 'function' else 'training.volume_kms_key_id'}")
+            return [self.kms_key_arn(keys[qualifier])]
         raise ConfigError(
             f"iam: unknown resource reference {reference!r}; allowed: bucket, data, code, artifacts, "
             "checkpoints, notebooks, endpoint, training_jobs, dlc_repositories, sagemaker_log_groups, "
-            "function_log_group, notebook_log_group, role:<key>, *"
+            "function_log_group, notebook_log_group, role:<key>, kms_key:function, kms_key:training, *"
         )
 
 

@@ -22,6 +22,9 @@ LAMBDA_ROLE = "https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-executi
 LAMBDA_XRAY = "https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html#services-xray-permissions"
 LAMBDA_VPC = "https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html#configuration-vpc-permissions"
 LAMBDA_KMS = "https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars-encryption.html"
+# "If you use a KMS key ID or an alias of your KMS key, the SageMaker execution role must include
+# permissions to call kms:Encrypt."
+TRAINING_KMS = "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_OutputDataConfig.html"
 INVOKE_ENDPOINT = "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html"
 EC2_USER_DATA = "runner/stack/ec2_user_data.py (the calls the instance's script makes)"
 
@@ -74,6 +77,13 @@ def _training(parts: StackParts) -> list[Need]:
         _metrics("training", "/aws/sagemaker/TrainingJobs", TRAINING_PERMS),
         *_image_pull(parts, "training", parts.training_image, TRAINING_PERMS),
     ]
+    key = parts.settings.training.volume_kms_key_id
+    # The stack encrypts the job's output with the volume's key (runner/stack/jobs.py). An AWS
+    # managed key (alias/aws/...) is used through the service under its own key policy, which
+    # allows every principal of the account: no identity permission is needed for it.
+    if key and "alias/aws/" not in key:
+        needs.append(Need("training", "encrypt the model artifact with training.volume_kms_key_id", "kms:Encrypt",
+                          parts.names.kms_key_arn(key), TRAINING_KMS))
     return needs
 
 
@@ -98,7 +108,8 @@ def _function(parts: StackParts) -> list[Need]:
         needs += [Need("function", "run in the VPC", a, "*", LAMBDA_VPC) for a in
                   ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface")]
     if f.kms_key_arn:
-        needs.append(Need("function", "decrypt its environment", "kms:Decrypt", f.kms_key_arn, LAMBDA_KMS))
+        needs.append(Need("function", "decrypt its environment", "kms:Decrypt", parts.names.kms_key_arn(f.kms_key_arn),
+                          LAMBDA_KMS))
     return needs
 
 

@@ -30,7 +30,16 @@ FAILING = [
     Case(("function.subnet_ids=[subnet-0123456789abcdef0]", "function.security_group_ids=[sg-0123456789abcdef0]"),
          resource="RoleLambdaInvoke", note="function-in-a-vpc"),
 ]
-PASSING = [Case(), Case(NOTEBOOK), Case(("training=ec2",)), Case(("training=sagemaker", "hpo=sagemaker_tuner"))]
+KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+FUNCTION_KEY = f"function.kms_key_arn={KEY}"
+FUNCTION_SCOPES_WITH_KEY = (
+    "iam.roles.lambda_invoke.scopes=[{service:sagemaker,actions:[InvokeEndpoint],resources:[endpoint]},"
+    "{service:logs,actions:[CreateLogGroup,CreateLogStream,PutLogEvents],resources:[function_log_group]},"
+    "{service:xray,actions:[PutTraceSegments,PutTelemetryRecords],resources:['*']},"
+    "{service:kms,actions:[Decrypt],resources:['kms_key:function']}]")
+FAILING += [Case((FUNCTION_KEY,), resource="RoleLambdaInvoke", note="function-key-without-kms-decrypt")]
+PASSING = [Case(), Case(NOTEBOOK), Case(("training=ec2",)), Case(("training=sagemaker", "hpo=sagemaker_tuner")),
+           Case((FUNCTION_KEY, FUNCTION_SCOPES_WITH_KEY), note="function-key-with-kms-decrypt-on-it")]
 
 
 @pytest.mark.parametrize("case", FAILING, ids=str)
@@ -80,3 +89,11 @@ def test_removing_any_granted_permission_of_the_default_roles_fails_with_the_nee
     result = evaluate(inputs.settings, stack, inputs.costs)
     named = [f for f in result.findings if f.rule_id == RULE and f" lacks {action} on " in f.message]
     assert named and result.exit_code == 1, (role, action)
+
+
+def test_a_training_key_needs_kms_encrypt_on_that_key() -> None:
+    """OutputDataConfig.KmsKeyId (API reference): the execution role must be allowed kms:Encrypt."""
+    case = Case(("training=sagemaker", "training.instance_type=ml.m5.xlarge",
+                 "training.volume_kms_key_id=1234abcd-12ab-34cd-56ef-1234567890ab"), resource="RoleSagemakerExecution")
+    [finding] = [f for f in assert_fails(RULE, case) if "kms:" in f.message]
+    assert finding.message.startswith(f"role sagemaker_execution lacks kms:Encrypt on {KEY}")
