@@ -74,8 +74,9 @@ class Emulator:
         from runner.targets.moto_gaps import GapFiller
 
         self.gaps = GapFiller(DomainDispatcherApplication(create_backend_app), self.iam_propagation_s)
-        # In front of everything: run-time calls made as a stack's role are authorised first.
-        app = self.authorizer = RoleCallAuthorizer(self.gaps)
+        # In front of everything: calls made as a role are authorised on the role as the services
+        # see it, a change still propagating not yet in force (runner/targets/iam_propagation.py).
+        app = self.authorizer = RoleCallAuthorizer(self.gaps, documents_of=self._propagated_documents)
         self.authorizer.denied = self.gaps.access_denied  # one record, served at /_sagegate/access-denied
         self._server = make_server(LOOPBACK, self._port, app, threaded=True,
                                    request_handler=_quiet_handler())
@@ -83,6 +84,10 @@ class Emulator:
                                         daemon=True)
         self._thread.start()
         return self
+
+    def _propagated_documents(self, account: str, role_arn: str) -> list[Any] | None:
+        view = self.gaps.role_view(account, role_arn)
+        return None if view is None else list(view.documents)
 
     def stop(self) -> None:
         if self._server is not None:

@@ -216,3 +216,22 @@ def test_a_change_keeps_the_delay_in_force_when_it_was_made():
 def test_trusts_reads_the_trust_policy(statement, trusted):
     view = RoleView(json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
     assert trusts(view, "lambda.amazonaws.com") is trusted
+
+
+def test_a_permission_just_granted_is_not_in_force_for_the_roles_own_calls_until_it_propagates(
+        local_target, stack_name, propagation):
+    """The run-time authoriser (runner/targets/iam_enforcement.py) sees the role as the services do."""
+    iam, s3 = local_target.client("iam"), local_target.client("s3")
+    bucket = f"{stack_name}-propagation"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="model.tar.gz", Body=b"weights")
+    role = iam.create_role(RoleName=f"{stack_name}-reader", AssumeRolePolicyDocument=_trust("sagemaker.amazonaws.com"))
+    propagation(3.0)  # the role is in force; the grant below is not yet
+    iam.put_role_policy(RoleName=role["Role"]["RoleName"], PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    in_force = time.monotonic() + 3.05
+    as_role = local_target.role_client("s3", role["Role"]["Arn"], "reader")
+    assert _refused(as_role.get_object, Bucket=bucket, Key="model.tar.gz")["Code"] == "AccessDenied"
+    time.sleep(max(0.0, in_force - time.monotonic()))
+    assert as_role.get_object(Bucket=bucket, Key="model.tar.gz")["Body"].read() == b"weights"
