@@ -12,6 +12,11 @@ Events accepted
   ``application/octet-stream`` or none: sniffed), or JSON as the endpoint takes it
   (``{"image": "<base64>"}``, ``{"instances": [...]}``); ``isBase64Encoded`` bodies are decoded;
   ``?top_k=N`` sets k.
+* Application Load Balancer (Lambda target group) events, with or without multi-value headers:
+  with them enabled the headers and the query come in ``multiValueHeaders`` and
+  ``multiValueQueryStringParameters`` (the last value of a repeated name counts, as API Gateway's
+  single-value fields do), and the response carries ``multiValueHeaders``; ALB does not decode
+  URL-encoded query parameters, so they are decoded here.
 * A direct invocation: ``{"image": "<base64>", "content_type": "image/png", "top_k": 3}``, or the
   JSON the endpoint takes (``{"instances": [...]}``, ``{"url": "..."}``) passed through unchanged.
 
@@ -48,6 +53,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 from botocore.config import Config
@@ -223,6 +229,8 @@ def _check_size(data: bytes) -> bytes:
 
 def _event_source(event: dict) -> str:
     context = event.get("requestContext")
+    if isinstance(context, dict) and isinstance(context.get("elb"), dict):
+        return "alb"
     if event.get("version") == "2.0" and isinstance(context, dict) and isinstance(context.get("http"), dict):
         return "function-url" if ".lambda-url." in str(context.get("domainName", "")) else "apigw-v2"
     if "httpMethod" in event and isinstance(context, dict):
@@ -266,16 +274,51 @@ def _parse_direct(event: dict, settings: Settings) -> EndpointRequest:
     )
 
 
+def _single_values(event: dict, single: str, multi: str) -> dict:
+    """A name → value map from the single-value field, or else from the multi-value one (ALB with
+    multi-value headers enabled sends only that; API Gateway REST sends both): the last value of a
+    repeated name, as API Gateway's single-value fields keep it."""
+    values = event.get(single)
+    if isinstance(values, dict) and values:
+        return values
+    multi_values = event.get(multi)
+    if not isinstance(multi_values, dict):
+        return values if isinstance(values, dict) else {}
+    return {k: v[-1] for k, v in multi_values.items() if isinstance(v, list) and v}
+
+
+def _for_source(event: Any, response: dict) -> dict:
+    """ALB's response shape: a status description, and ``multiValueHeaders`` when the target
+    group has multi-value headers enabled (its events then carry ``multiValueHeaders``)."""
+    if not (isinstance(event, dict) and _event_source(event) == "alb"):
+        return response
+    reason = _REASONS.get(response["statusCode"], "")
+    response = {**response, "statusDescription": f"{response['statusCode']} {reason}".strip()}
+    if isinstance(event.get("multiValueHeaders"), dict):
+        response["multiValueHeaders"] = {k: [v] for k, v in response.pop("headers").items()}
+    return response
+
+
+_REASONS = {
+    200: "OK", 400: "Bad Request", 405: "Method Not Allowed", 406: "Not Acceptable", 413: "Payload Too Large",
+    415: "Unsupported Media Type", 500: "Internal Server Error", 502: "Bad Gateway",
+    503: "Service Unavailable", 504: "Gateway Timeout",
+}
+
+
 def _parse_proxy(event: dict, source: str, settings: Settings) -> EndpointRequest:
     context = event.get("requestContext") if isinstance(event.get("requestContext"), dict) else {}
     method = (
-        event.get("httpMethod") if source in ("apigw-v1", "proxy") else context.get("http", {}).get("method")
+        event.get("httpMethod")
+        if source in ("apigw-v1", "alb", "proxy")
+        else context.get("http", {}).get("method")
     )
     if method is not None and str(method).upper() != "POST":
         raise RequestError(405, "MethodNotAllowed", "use POST with the image as the body")
-    raw_headers = event.get("headers") if isinstance(event.get("headers"), dict) else {}
-    headers = {str(k).lower(): v for k, v in raw_headers.items()}
-    query = event.get("queryStringParameters") if isinstance(event.get("queryStringParameters"), dict) else {}
+    headers = {str(k).lower(): v for k, v in _single_values(event, "headers", "multiValueHeaders").items()}
+    query = _single_values(event, "queryStringParameters", "multiValueQueryStringParameters")
+    if source == "alb":  # ALB passes the query as the client sent it, still URL-encoded
+        query = {unquote_plus(str(k)): unquote_plus(str(v)) for k, v in query.items()}
     top_k = _top_k(query["top_k"], "query parameter top_k") if "top_k" in query else settings.top_k
 
     body = event.get("body")
@@ -403,6 +446,7 @@ def lambda_handler(event: Any, context: Any) -> dict:
     except Exception as exc:  # a bug: answered and logged without its trace or message
         record["error_type"] = type(exc).__name__
         response = _error(500, "InternalError", "internal error", request_id)
+    response = _for_source(event, response)
     record["status"] = response["statusCode"]
     record["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
     _log("ERROR" if response["statusCode"] >= 500 else "INFO", **record)

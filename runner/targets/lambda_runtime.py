@@ -7,6 +7,17 @@
 - Each worker is ``python -m runner.targets.lambda_worker`` with the function's configured
   environment, one invocation at a time; a timeout kills the worker, as Lambda ends a sandbox.
 
+- A provisioned worker that is killed (timeout) or crashes is replaced in the background, so
+  ``warm_workers`` returns to the provisioned count, as Lambda keeps provisioned concurrency
+  initialised.
+
+Under a burst the server behaves as Lambda's front end: the listen backlog holds the burst
+(``LISTEN_BACKLOG``, capped by the kernel's ``net.core.somaxconn``), a dedicated thread accepts
+in a tight loop and each connection gets its own thread; a request beyond the concurrency limit
+is answered 429 at once, before any event is built or worker touched, so every request of a
+burst is answered (200 or 429), none reset. Request bodies are read by ``Content-Length`` or
+``Transfer-Encoding: chunked``.
+
 HTTP on 127.0.0.1: ``POST /_runtime/invoke`` takes the raw event (the Invoke API's shape: result
 JSON, ``X-Amz-Function-Error`` on a function error); every other request is turned into a
 Function URL (payload 2.0) event and the handler's proxy response is sent back.
@@ -34,6 +45,8 @@ INVOKE_PATH = "/_runtime/invoke"
 UNRESERVED_LIMIT = 10  # local cap when the function has no reserved concurrency
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 READY_TIMEOUT_S = 120.0
+LISTEN_BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
+IDLE_CONNECTION_TIMEOUT_S = 120.0  # a kept-alive connection with no request is closed after this
 
 
 class Throttled(Exception):
@@ -74,8 +87,12 @@ class Platform(Protocol):
 
 
 class _Worker:
-    def __init__(self, spec: FunctionSpec, env: dict[str, str], log: IO[bytes] | int | None):
+    def __init__(self, spec: FunctionSpec, env: dict[str, str], log: IO[bytes] | int | None,
+                 provisioned: bool = False):
         self.stream = ""  # its log stream, when a platform ships logs
+        self.provisioned = provisioned
+        self.ready = False  # initialised (the handler imported)
+        self.on_exit: Any = None  # called (with this worker) once its process has exited
         self.process = subprocess.Popen(
             [sys.executable, "-m", "runner.targets.lambda_worker"], cwd=spec.code_dir, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
@@ -87,11 +104,15 @@ class _Worker:
         for line in self.process.stdout:
             self.lines.put(line)
         self.lines.put("")
+        self.process.wait()
+        if self.on_exit is not None:
+            self.on_exit(self)
 
     def wait_ready(self, timeout_s: float) -> None:
         message = self._next(timeout_s)
         if not message.get("ready"):
             raise RuntimeError("the function's worker did not start")
+        self.ready = True
 
     def _next(self, timeout_s: float) -> dict[str, Any]:
         try:
@@ -123,6 +144,39 @@ class _Worker:
                 self.process.wait()
 
 
+class _Server(ThreadingHTTPServer):
+    """One thread per connection, a deep listen backlog, and a blocking accept loop."""
+
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+    block_on_close = False  # threads are not tracked: a burst leaves no list to reap
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        # socketserver's loop accepts one connection per select() wake-up; under a burst the
+        # accept queue is drained faster by accepting until it would block.
+        self.socket.settimeout(poll_interval)
+        self._running = True
+        while self._running:
+            try:
+                conn, address = self.socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if not self._running:
+                    break
+                time.sleep(0.01)  # e.g. out of file descriptors: let connections finish
+                continue
+            conn.settimeout(None)
+            try:
+                self.process_request(conn, address)
+            except Exception:
+                self.handle_error(conn, address)
+                self.shutdown_request(conn)
+
+    def shutdown(self) -> None:
+        self._running = False
+
+
 class LambdaRuntime:
     def __init__(self, spec: FunctionSpec, base_env: dict[str, str] | None = None, log_path: Path | None = None,
                  platform: Platform | None = None):
@@ -135,9 +189,13 @@ class LambdaRuntime:
         self._workers: list[_Worker] = []
         self._log = log_path.open("ab") if log_path else subprocess.DEVNULL
         self._env = self._environment(base_env if base_env is not None else dict(os.environ))
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
+        self._serving: threading.Thread | None = None
+        self._stopping = False
+        self._replacing = 0  # provisioned workers being started in the background
         self.throttles = 0
         self.cold_starts = 0
+        self.replacements = 0  # provisioned workers started again after a kill or crash
 
     def _environment(self, base: dict[str, str]) -> dict[str, str]:
         spec = self.spec
@@ -158,15 +216,20 @@ class LambdaRuntime:
         return env
 
     # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def provisioned(self) -> int:
+        return min(self.spec.provisioned, self.limit)
+
     def start(self, port: int = 0) -> LambdaRuntime:
-        warm = [self._spawn("provisioned-concurrency") for _ in range(min(self.spec.provisioned, self.limit))]
+        warm = [self._spawn("provisioned-concurrency") for _ in range(self.provisioned)]
         for worker in warm:
             worker.wait_ready(READY_TIMEOUT_S)
         with self._lock:
             self._idle.extend(warm)
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name=f"lambda-{self.spec.name}", daemon=True).start()
+        self._server = _Server(("127.0.0.1", port), _handler_for(self))
+        self._serving = threading.Thread(target=self._server.serve_forever, name=f"lambda-{self.spec.name}",
+                                         daemon=True)
+        self._serving.start()
         return self
 
     @property
@@ -181,8 +244,11 @@ class LambdaRuntime:
             return sum(1 for w in self._idle if w.alive())
 
     def stop(self) -> None:
+        self._stopping = True
         if self._server is not None:
             self._server.shutdown()
+            if self._serving is not None:
+                self._serving.join(timeout=5)
             self._server.server_close()
             self._server = None
         with self._lock:
@@ -204,25 +270,75 @@ class LambdaRuntime:
         # As Lambda does: the handler module sees how its sandbox was started (provisioned
         # sandboxes initialise, e.g. create their SDK clients, before any request arrives).
         env = {**self._env, "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type}
-        worker = _Worker(self.spec, env, self._log)
+        worker = _Worker(self.spec, env, self._log, provisioned=initialization_type == "provisioned-concurrency")
         if self.platform is not None:
             worker.stream = self.platform.environment_started()
         with self._lock:
             self._workers.append(worker)
+        worker.on_exit = self._exited
+        if worker.process.poll() is not None:  # exited before on_exit was set
+            self._exited(worker)
         return worker
 
     def _discard(self, worker: _Worker) -> None:
         worker.process.kill()
+        self._exited(worker)
+
+    def _exited(self, worker: _Worker) -> None:
+        """A worker is gone (killed after a timeout, crashed, or stopped): forget it and keep
+        the provisioned count, as Lambda replaces a provisioned environment."""
         with self._lock:
             if worker in self._workers:
                 self._workers.remove(worker)
+            if worker in self._idle:
+                self._idle.remove(worker)
+            if self._stopping or not worker.ready:
+                return  # one that never initialised is not retried in a loop
+            alive = sum(1 for w in self._workers if w.provisioned and w.process.poll() is None)
+            missing = self.provisioned - alive - self._replacing
+            self._replacing += max(0, missing)
+        for _ in range(missing):
+            threading.Thread(target=self._replace, name=f"lambda-{self.spec.name}-provision", daemon=True).start()
+
+    def _replace(self) -> None:
+        worker = None
+        try:
+            worker = self._spawn("provisioned-concurrency")
+            worker.wait_ready(READY_TIMEOUT_S)
+        except (TimeoutError, RuntimeError, OSError):
+            # The handler no longer initialises: tried again at the next kill of a provisioned worker.
+            if worker is not None:
+                worker.process.kill()
+            with self._lock:
+                self._replacing -= 1
+            return
+        with self._lock:
+            self._replacing -= 1
+            self.replacements += 1
+            if self._stopping:
+                worker.on_exit = None
+            else:
+                self._idle.append(worker)
+                return
+        worker.stop()
 
     # -- invocation --------------------------------------------------------------------------
-    def invoke(self, event: Any) -> Invocation:
+    def acquire(self) -> None:
+        """Take one unit of concurrency, or raise :class:`Throttled` at once."""
         if not self._slots.acquire(blocking=False):
             with self._lock:
                 self.throttles += 1
             raise Throttled(f"Rate Exceeded: {self.spec.name} is at its concurrency limit ({self.limit})")
+
+    def release(self) -> None:
+        self._slots.release()
+
+    def invoke(self, event: Any) -> Invocation:
+        self.acquire()
+        return self.invoke_acquired(event)
+
+    def invoke_acquired(self, event: Any) -> Invocation:
+        """Run one invocation with the unit of concurrency already taken (released here)."""
         try:
             with self._lock:
                 worker = None
@@ -266,6 +382,11 @@ def function_url_event(method: str, path: str, headers: dict[str, str], body: by
     lowered = {k.lower(): v for k, v in headers.items()}
     content_type = lowered.get("content-type", "")
     textual = content_type.startswith(("text/", "application/json")) or not body
+    if textual:
+        try:
+            text = body.decode()
+        except UnicodeDecodeError:
+            textual = False  # not UTF-8 after all: sent base64-encoded, as Lambda does for binary
     now = time.time()
     return {
         "version": "2.0",
@@ -281,7 +402,7 @@ def function_url_event(method: str, path: str, headers: dict[str, str], body: by
             "http": {"method": method, "path": parts.path or "/", "protocol": "HTTP/1.1", "sourceIp": source_ip,
                      "userAgent": lowered.get("user-agent", "")},
         },
-        "body": body.decode() if textual else base64.b64encode(body).decode(),
+        "body": text if textual else base64.b64encode(body).decode(),
         "isBase64Encoded": not textual,
     }
 
@@ -289,17 +410,60 @@ def function_url_event(method: str, path: str, headers: dict[str, str], body: by
 def _handler_for(runtime: LambdaRuntime) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = IDLE_CONNECTION_TIMEOUT_S  # an idle kept-alive connection does not hold its thread forever
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass
 
         def _body(self) -> bytes | None:
-            length = int(self.headers.get("Content-Length") or 0)
+            """The request body (Content-Length or chunked); None when an error was answered."""
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                return self._chunked()
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length < 0:
+                    raise ValueError(length)
+            except ValueError:
+                self._refuse(400, "Invalid Content-Length", "InvalidRequestContentException")
+                return None
             if length > MAX_PAYLOAD_BYTES:
-                self._send(413, {"Message": "Request must be smaller than 6291456 bytes for the InvokeFunction operation"},
-                           {"x-amzn-ErrorType": "RequestTooLargeException"})
+                self._too_large()
                 return None
             return self.rfile.read(length) if length else b""
+
+        def _chunked(self) -> bytes | None:
+            chunks: list[bytes] = []
+            size = 0
+            try:
+                while True:
+                    line = self.rfile.readline(1024)
+                    chunk = int(line.split(b";", 1)[0].strip(), 16)  # chunk extensions are ignored
+                    if chunk < 0:
+                        raise ValueError(chunk)
+                    if chunk == 0:
+                        break
+                    size += chunk
+                    if size > MAX_PAYLOAD_BYTES:
+                        self._too_large()
+                        return None
+                    data = self.rfile.read(chunk)
+                    if len(data) != chunk or self.rfile.read(2) != b"\r\n":
+                        raise ValueError("truncated chunk")
+                    chunks.append(data)
+                while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+            except ValueError:
+                self._refuse(400, "Malformed chunked request body", "InvalidRequestContentException")
+                return None
+            return b"".join(chunks)
+
+        def _refuse(self, status: int, message: str, error_type: str) -> None:
+            self.close_connection = True  # the rest of the body is not read: the connection ends
+            self._send(status, {"Message": message}, {"x-amzn-ErrorType": error_type, "Connection": "close"})
+
+        def _too_large(self) -> None:
+            self._refuse(413, "Request must be smaller than 6291456 bytes for the InvokeFunction operation",
+                         "RequestTooLargeException")
 
         def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -334,10 +498,11 @@ def _handler_for(runtime: LambdaRuntime) -> type[BaseHTTPRequestHandler]:
                            {"x-amzn-ErrorType": "InvalidRequestContentException"})
                 return
             try:
-                outcome = runtime.invoke(event)
+                runtime.acquire()
             except Throttled:
                 self._throttled()
                 return
+            outcome = runtime.invoke_acquired(event)
             headers = {"X-Amz-Executed-Version": runtime.spec.version}
             if outcome.error is not None:
                 self._send(200, outcome.error, {**headers, "X-Amz-Function-Error": "Unhandled"})
@@ -345,13 +510,18 @@ def _handler_for(runtime: LambdaRuntime) -> type[BaseHTTPRequestHandler]:
                 self._send(200, json.dumps(outcome.result).encode(), headers)
 
         def _function_url(self, body: bytes) -> None:
-            event = function_url_event(self.command, self.path, dict(self.headers.items()), body,
-                                       self.client_address[0])
             try:
-                outcome = runtime.invoke(event)
+                runtime.acquire()  # a throttled request is answered before any work starts
             except Throttled:
                 self._throttled()
                 return
+            try:
+                event = function_url_event(self.command, self.path, dict(self.headers.items()), body,
+                                           self.client_address[0])
+            except BaseException:
+                runtime.release()
+                raise
+            outcome = runtime.invoke_acquired(event)
             if outcome.error is not None:
                 self._send(502, {"Message": "Internal Server Error"})
                 return

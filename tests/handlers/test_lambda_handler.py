@@ -425,3 +425,64 @@ def test_importing_the_function_pulls_in_no_heavy_module():
 def test_labels_come_from_the_artifact(function_env, png):
     status, doc = invoke({"image": b64(png)})
     assert status == 200 and {e["label"] for e in doc["predictions"][0]} <= set(CLASSES)
+
+
+# --------------------------------------------------------------------------- Application Load Balancer
+
+
+def invoke_alb(event):
+    """An ALB target's answer: ``multiValueHeaders`` instead of ``headers`` in multi-value mode."""
+    response = lambda_function.lambda_handler(event, FakeContext())
+    multi = "multiValueHeaders" in event
+    assert set(response) == {
+        "statusCode", "statusDescription", "body", "isBase64Encoded", "multiValueHeaders" if multi else "headers"
+    }
+    assert response["statusDescription"].startswith(str(response["statusCode"]))
+    headers = {k: v[-1] for k, v in response["multiValueHeaders"].items()} if multi else response["headers"]
+    assert headers["Content-Type"] == "application/json"
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_alb_base64_image(function_env, loaded_model, png):
+    event = load_event("alb.json")
+    event.update(body=b64(png), queryStringParameters={"top_k": "2"})
+    status, doc = invoke_alb(event)
+    assert status == 200
+    assert doc["predictions"] == expected_predictions(loaded_model, png, "image/png", k=2)
+
+
+def test_alb_multi_value_mode_reads_top_k_and_headers(function_env, loaded_model, png):
+    event = load_event("alb_multi_value.json")
+    event["body"] = json.dumps({"image": b64(png)})
+    event["isBase64Encoded"] = False
+    # The last value of a repeated name counts; the content type is only in multiValueHeaders.
+    event["multiValueHeaders"]["content-type"] = ["image/png", "application/json"]
+    event["multiValueQueryStringParameters"] = {"top_k": ["4", "3"], "other": ["a", "b"]}
+    status, doc = invoke_alb(event)
+    assert status == 200
+    assert doc["predictions"] == expected_predictions(loaded_model, png, "image/png", k=3)
+
+    event["multiValueHeaders"]["content-type"] = ["text/plain"]  # the header is read: refused
+    status, doc = invoke_alb(event)
+    assert status == 415 and doc["error"]["code"] == "UnsupportedMediaType"
+
+
+def test_alb_query_parameters_are_url_decoded(function_env, loaded_model, png):
+    """ALB does not decode the query string: %-encoded names and values are decoded here."""
+    event = load_event("alb_multi_value.json")
+    event["body"] = b64(png)
+    event["multiValueQueryStringParameters"] = {"top%5Fk": ["%32"]}
+    status, doc = invoke_alb(event)
+    assert status == 200
+    assert doc["predictions"] == expected_predictions(loaded_model, png, "image/png", k=2)
+
+    event["multiValueQueryStringParameters"] = {"top_k": ["0%20"]}
+    status, doc = invoke_alb(event)
+    assert status == 400 and "top_k" in doc["error"]["message"]
+
+
+def test_alb_health_check_get_is_405_in_the_alb_shape(function_env):
+    event = load_event("alb_multi_value.json")
+    event.update(httpMethod="GET", body="", isBase64Encoded=False)
+    status, doc = invoke_alb(event)
+    assert status == 405 and doc["error"]["code"] == "MethodNotAllowed"
