@@ -63,6 +63,19 @@ def run(cfg: DictConfig) -> None:
         record["error"] = f"{kind}: {exc}"
         if "context" in locals():
             record.update(context.result)
+    except Exception as exc:
+        if not multirun:
+            raise  # a bug: its traceback
+        # In a sweep, a job that raised is a row with its error (the traceback is in the job's
+        # directory); the sweep's summary is still written (runner/app/sweep.py).
+        import traceback
+
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "traceback.txt").write_text("".join(traceback.format_exception(exc)))
+        code = EXIT_BAD_CONFIG
+        record["error"] = f"error: {type(exc).__name__}: {exc} (traceback in {run_dir / 'traceback.txt'})"
+        if "context" in locals():
+            record.update(context.result)
     record["exit_code"] = code
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")

@@ -1,29 +1,48 @@
-"""Hydra sweeps: checkov once for the whole sweep, and one summary table at the end.
+"""Hydra sweeps: every job checked before the first runs, checkov once, one summary at the end.
 
 ``SweepSummary`` is a Hydra callback (registered in conf/config.yaml). Before the first job it
-composes every job's config, renders every template and scans them all with one warm checkov
-process, caching the answers by template hash in the sweep directory; each job's gate then reads
-its answer from there instead of starting checkov (≈3 s each). After the last job it gathers
-every job's run.json into one table (console, sweep_summary.csv, sweep_summary.json), sorted by
-cost, and sets the sweep's exit code: 2 if a job had an error, 1 if a job failed the gate.
+
+- refuses a sweep directory that already holds a sweep (its rows would mix with this sweep's):
+  the message names ``hydra.sweep.dir``; the default directory is new for every sweep;
+- composes and validates every job's config (composition, ``load_settings``, the stack's names and
+  references, the job requests against botocore's models). If any job is invalid, nothing runs:
+  every error is listed (job number, its overrides, the key and the message), the summary files
+  are written (the invalid jobs as ``error`` rows, the others ``not run``) and the sweep exits 2;
+- renders every template and scans them all with one warm checkov process, caching the answers
+  by template hash in the sweep directory; each job's gate then reads its answer from there
+  instead of starting checkov (≈3 s each).
+
+After the last job it gathers the run.json of each of this sweep's jobs into one table (console,
+sweep_summary.csv, sweep_summary.json), sorted by cost; a job that raised is an ``error`` row with
+its message (runner/app/cli.py and the sweeper in hydra_plugins/sagegate_sweeper write its
+run.json), a job that left none is an ``error`` row too. Swept values keep the types Hydra parses
+them to (``2`` an int, ``true`` a bool, ``0.01`` a float) in the JSON. The sweep's exit code: 2 if a
+job had an error, 1 if a job failed the gate or its stage, else 0.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from runner.core.errors import RunExit
+from runner.core.errors import EXIT_BAD_CONFIG, RunExit
+
+if TYPE_CHECKING:
+    from runner.core.settings import Settings
+    from runner.stack.model import Stack
 
 CACHE_DIR_NAME = ".checkov-cache"
 SEVERITY_COLUMNS = ("critical", "high", "medium", "low")
+NOT_RUN = "not run"  # the verdict of a valid job in a sweep stopped by an invalid one
 
 
 def checkov_cache_dir() -> Path | None:
@@ -45,34 +64,88 @@ def job_overrides(task_overrides: list[str]) -> list[list[str]]:
     return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
-def precompute_checkov(task_overrides: list[str], cache_dir: Path, console: Console) -> int:
-    """Scan the templates of all jobs in one checkov batch; returns how many were scanned."""
-    from policies.checkov.runner import render_template, warm_cache
-    from runner.app.compose import compose_jobs
-    from runner.core.errors import ConfigError
+def sweep_job_overrides(config: DictConfig) -> list[list[str]]:
+    """The jobs of the sweep ``config`` describes: its command-line overrides and the sweeper's
+    ``params``, as the sweeper expands them."""
+    task = [str(o) for o in (OmegaConf.select(config, "hydra.overrides.task") or [])]
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    return job_overrides([*(f"{key}={value}" for key, value in params.items()), *task])
+
+
+@dataclass
+class Job:
+    """One job of a sweep, checked before any job runs."""
+
+    num: int
+    overrides: list[str]
+    settings: Settings | None = None
+    stack: Stack | None = None
+    error: str | None = None
+
+
+def check_jobs(jobs: list[list[str]]) -> list[Job]:
+    """Compose and validate every job as its run would, without running anything: composition
+    (group options, keys), ``load_settings``, the stack (names, references) and its job requests."""
+    from runner.app.compose import ComposeFailure, compose_each
+    from runner.core.errors import ConfigError, UserError
     from runner.core.settings import load_settings
+    from runner.stack.build import build_stack
+
+    checked = []
+    for num, (overrides, config) in enumerate(zip(jobs, compose_each(jobs), strict=True)):
+        job = Job(num, list(overrides))
+        if isinstance(config, ComposeFailure):
+            job.error = f"config error: {config}"
+        else:
+            try:
+                job.settings = load_settings(config)
+                job.stack = build_stack(job.settings)
+                if any(j.api for j in job.stack.jobs):
+                    from runner.targets.request_validation import check_job_requests  # botocore's models
+
+                    check_job_requests(job.stack)
+            except ConfigError as exc:
+                job.error = f"config error: {exc}"
+            except UserError as exc:
+                job.error = f"error: {exc}"
+        checked.append(job)
+    return checked
+
+
+def precompute_checkov(task_overrides: list[str], cache_dir: Path, console: Console,
+                       jobs: list[Job] | None = None) -> int:
+    """Scan the templates of all valid jobs in one checkov batch; returns how many were scanned.
+    ``jobs``: the sweep's jobs already checked (else they are checked here)."""
+    from policies.checkov.runner import render_template, warm_cache
     from runner.stack.build import build_stack
 
     templates = []
     timeout_s = 600.0
     account: str | None = None
-    for config in compose_jobs(job_overrides(task_overrides)):
-        try:
-            settings = load_settings(config)
-        except ConfigError:
-            continue  # the job itself reports its bad config
-        if not settings.policy.checkov.enabled:
-            continue
+    for job in jobs if jobs is not None else check_jobs(job_overrides(task_overrides)):
+        settings = job.settings
+        if job.error or settings is None or not settings.policy.checkov.enabled:
+            continue  # an invalid job does not run
         if account is None:
             from runner.targets import account_of  # asks AWS once per sweep on target=aws
 
             account = account_of(settings)
-        templates.append(render_template(settings, build_stack(settings, account=account)))
+        stack = job.stack if job.stack is not None and job.stack.account == account else None
+        templates.append(render_template(settings, stack or build_stack(settings, account=account)))
         timeout_s = max(timeout_s, float(settings.policy.checkov.timeout_s))
     if templates:
         with console.status(f"checkov: scanning {len(templates)} templates in one batch"):
             warm_cache(templates, cache_dir, timeout_s)
     return len(templates)
+
+
+def reused_sweep_dir(sweep_dir: Path) -> list[str]:
+    """What a previous sweep left in ``sweep_dir`` (empty: the directory is fresh)."""
+    if not sweep_dir.is_dir():
+        return []
+    return sorted(p.name for p in sweep_dir.iterdir()
+                  if p.name in ("multirun.yaml", "sweep_summary.json", "sweep_summary.csv", CACHE_DIR_NAME)
+                  or (p.is_dir() and p.name.isdigit()))
 
 
 def _value(overrides: list[str], key: str) -> str:
@@ -83,12 +156,44 @@ def _value(overrides: list[str], key: str) -> str:
     return ""
 
 
-def summary_rows(sweep_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def _typed(overrides: list[str], key: str) -> Any:
+    """The value of ``key`` as Hydra parses it for the job (``2`` an int, ``true`` a bool, ``'2'`` a
+    string); None if the job does not set it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for override in overrides:
+        if override.partition("=")[0].lstrip("+~") == key:
+            try:
+                return OverridesParser.create().parse_override(override).value()
+            except Exception:  # noqa: BLE001 - a value Hydra ran with parses; keep the text otherwise
+                return override.partition("=")[2]
+    return None
+
+
+def summary_rows(sweep_dir: Path, jobs: list[list[str]] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """One row per job, from each job's run.json, sorted by monthly cost at max capacity; and
-    the keys that vary between jobs (the sweep's columns)."""
-    records = []
-    for path in sorted(sweep_dir.glob("*/run.json"), key=lambda p: _job_number(p.parent.name)):
-        records.append((path.parent.name, json.loads(path.read_text())))
+    the keys that vary between jobs (the sweep's columns).
+
+    ``jobs``: the sweep's job overrides; then only jobs 0..n-1 are read, and a job without a
+    run.json is an error row. Without it, every ``<n>/run.json`` in the directory is a row."""
+    records: list[tuple[str, dict[str, Any]]] = []
+    if jobs is None:
+        for path in sorted(sweep_dir.glob("*/run.json"), key=lambda p: _job_number(p.parent.name)):
+            records.append((path.parent.name, json.loads(path.read_text())))
+    else:
+        for num, overrides in enumerate(jobs):
+            path = sweep_dir / str(num) / "run.json"
+            try:
+                records.append((str(num), json.loads(path.read_text())))
+            except (OSError, ValueError) as exc:
+                reason = "wrote no run.json" if isinstance(exc, FileNotFoundError) else f"left an unreadable run.json ({exc})"
+                records.append((str(num), {"overrides": list(overrides), "exit_code": EXIT_BAD_CONFIG,
+                                           "error": f"error: the job {reason}: it did not finish"}))
+    return rows_of(records)
+
+
+def rows_of(records: list[tuple[str, dict[str, Any]]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The summary rows of (job, run record) pairs, and the swept keys (see ``summary_rows``)."""
     keys: list[str] = []
     for _, record in records:
         keys += [k for k in (o.partition("=")[0].lstrip("+~") for o in record.get("overrides", [])) if k not in keys]
@@ -101,15 +206,16 @@ def summary_rows(sweep_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
         cost = record.get("cost") or {}
         metrics = (record.get("training") or {}).get("metrics") or {}
         error = record.get("error")
-        verdict = "error" if error else gate.get("verdict", "pass" if record.get("exit_code") == 0 else "fail")
+        verdict = record.get("verdict") or (
+            "error" if error else gate.get("verdict", "pass" if record.get("exit_code") == 0 else "fail"))
         row: dict[str, Any] = {"job": int(job) if job.isdigit() else job}
-        row.update({key: _value(record.get("overrides", []), key) for key in swept})
+        row.update({key: _typed(record.get("overrides", []), key) for key in swept})
         row.update({
             "monthly_min_usd": cost.get("monthly_min"),
             "monthly_max_usd": cost.get("monthly_max"),
             "verdict": verdict,
             **{severity: counts.get(severity, 0) for severity in SEVERITY_COLUMNS},
-            "top_finding": error or gate.get("top_finding") or "",
+            "top_finding": error or gate.get("top_finding") or record.get("note") or "",
             "exit_code": record.get("exit_code"),
         })
         for name, value in metrics.items():
@@ -164,22 +270,26 @@ def print_summary(console: Console, rows: list[dict[str, Any]], keys: list[str],
                    "crit/high/med/low", "top finding"]:
         table.add_column(column, overflow="fold")
     for row in rows:
-        style = {"pass": "green", "fail": "red", "error": "magenta"}.get(row["verdict"], "")
+        style = {"pass": "green", "fail": "red", "error": "magenta", NOT_RUN: "dim"}.get(row["verdict"], "")
         money = ["" if row[k] is None else f"{row[k]:,.2f}" for k in ("monthly_min_usd", "monthly_max_usd")]
         loss = validation_loss(row)
-        table.add_row(str(row["job"]), *[_fmt(row[k]) for k in keys],
-                      *([f"{loss:.4f}" if loss is not None else ""] if trained else []), *money, f"[{style}]{row['verdict']}[/]",
+        # Values and findings are untrusted text (AWS messages hold [brackets]): never markup.
+        table.add_row(str(row["job"]), *[escape(_fmt(row[k])) for k in keys],
+                      *([f"{loss:.4f}" if loss is not None else ""] if trained else []), *money,
+                      f"[{style}]{escape(row['verdict'])}[/]" if style else escape(row["verdict"]),
                       "/".join(str(row[s]) for s in SEVERITY_COLUMNS),
-                      _short(row["top_finding"]) if row["verdict"] != "pass" else "")
+                      escape(_short(row["top_finding"])) if row["verdict"] not in ("pass", NOT_RUN) else "")
     console.print(table)
-    failing = sum(1 for r in rows if r["verdict"] != "pass")
-    console.print(f"{len(rows) - failing} pass, {failing} fail; "
-                  f"{sweep_dir / 'sweep_summary.csv'} and sweep_summary.json written")
+    not_run = sum(1 for r in rows if r["verdict"] == NOT_RUN)
+    failing = sum(1 for r in rows if r["verdict"] not in ("pass", NOT_RUN))
+    console.print(f"{len(rows) - failing - not_run} pass, {failing} fail"
+                  + (f", {not_run} not run" if not_run else "")
+                  + f"; {escape(str(sweep_dir / 'sweep_summary.csv'))} and sweep_summary.json written")
     best = best_by_validation_loss(rows)
     if best is not None:
         loss = validation_loss(best)
-        console.print(f"best by validation loss: job {best['job']} ({loss:.4f}): "
-                      + ", ".join(f"{k}={best[k]}" for k in keys))
+        console.print(escape(f"best by validation loss: job {best['job']} ({loss:.4f}): "
+                             + ", ".join(f"{k}={_fmt(best[k])}" for k in keys)))
 
 
 def _short(finding: str) -> str:
@@ -189,6 +299,9 @@ def _short(finding: str) -> str:
 
 
 def _fmt(value: Any) -> str:
+    """A swept value as it was written on the command line (``true``, ``0.01``, ``null``)."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -204,19 +317,51 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         console = Console(highlight=False)
+        left = reused_sweep_dir(sweep_dir)
+        if left:
+            # Its rows would be counted with this sweep's (and its job directories overwritten).
+            console.print(escape(
+                f"config error: hydra.sweep.dir={sweep_dir} already holds a sweep ({', '.join(left[:5])}"
+                f"{', ...' if len(left) > 5 else ''}): give each sweep a fresh directory (the default, "
+                "multirun/<date>/<time>-<stage>, is new for every sweep) or remove it first"), soft_wrap=True)
+            raise RunExit(EXIT_BAD_CONFIG)
+        jobs = check_jobs(sweep_job_overrides(config))
+        invalid = [job for job in jobs if job.error]
+        if invalid:
+            stop_invalid_sweep(console, sweep_dir, jobs)
         try:
-            scanned = precompute_checkov(list(config.hydra.overrides.task), sweep_dir / CACHE_DIR_NAME, console)
+            scanned = precompute_checkov([], sweep_dir / CACHE_DIR_NAME, console, jobs=jobs)
         except Exception as exc:  # noqa: BLE001 - each job then runs (and reports) its own checkov
-            console.print(f"checkov batch for the sweep failed, jobs will scan one by one: {exc}")
+            console.print(escape(f"checkov batch for the sweep failed, jobs will scan one by one: {exc}"), soft_wrap=True)
             return
         if scanned:
             console.print(f"checkov: {scanned} templates scanned once for the whole sweep")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        rows, keys = summary_rows(sweep_dir)
+        task = OmegaConf.select(config, "hydra.overrides.task")
+        rows, keys = summary_rows(sweep_dir, sweep_job_overrides(config) if task is not None else None)
         write_summary(sweep_dir, rows)
         print_summary(Console(highlight=False), rows, keys, sweep_dir)
         code = sweep_exit_code(rows)
         if code:
             raise RunExit(code)
+
+
+def stop_invalid_sweep(console: Console, sweep_dir: Path, jobs: list[Job]) -> None:
+    """List every invalid job, write the summary (invalid jobs ``error``, the others ``not run``)
+    and exit 2: no job of the sweep runs."""
+    invalid = [job for job in jobs if job.error]
+    console.print(f"[bold red]sweep not started:[/] {len(invalid)} of {len(jobs)} jobs have an invalid config; "
+                  "no job ran", soft_wrap=True)
+    for job in invalid:
+        console.print(escape(f"  job {job.num} ({' '.join(job.overrides)}): {job.error}"), soft_wrap=True)
+    note = f"not run: {len(invalid)} job(s) of the sweep are invalid"
+    records = [(str(job.num), {"overrides": job.overrides, "error": job.error, "exit_code": EXIT_BAD_CONFIG}
+                if job.error else {"overrides": job.overrides, "verdict": NOT_RUN, "note": note, "exit_code": None})
+               for job in jobs]
+    rows, _ = rows_of(records)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    write_summary(sweep_dir, rows)
+    console.print(escape(f"{sweep_dir / 'sweep_summary.csv'} and sweep_summary.json written"), soft_wrap=True)
+    raise RunExit(EXIT_BAD_CONFIG)

@@ -20,7 +20,7 @@ import datetime
 import decimal
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.session
 import regex
@@ -29,6 +29,9 @@ from botocore.model import OperationModel, Shape
 from botocore.utils import parse_to_aware_datetime
 
 from runner.core.errors import UserError
+
+if TYPE_CHECKING:
+    from runner.stack.model import Stack
 
 _SHOWN = 80  # characters of a value quoted in a message
 
@@ -84,6 +87,18 @@ def _compiled(pattern: str) -> regex.Pattern[str] | None:
 def validate_request(service: str, operation: str, params: dict[str, Any]) -> list[Violation]:
     """Every way ``params`` breaks the installed model of ``service``'s ``operation`` (empty: valid)."""
     return validate_operation(_service_model(service).operation_model(operation), params)
+
+
+def check_job_requests(stack: Stack) -> None:
+    """The stack's job requests (CreateTrainingJob, RunInstances, ...) are sent as they are: raise
+    ``RequestRejected`` (exit 2), before anything runs, for one the service model says AWS would refuse."""
+    for job in stack.jobs:
+        if not job.api:
+            continue
+        service, _, operation = str(job.api).partition(":")
+        violations = validate_request(service, operation, job.request)
+        if violations:
+            raise RequestRejected(violations, operation)
 
 
 def validate_operation(model: OperationModel, params: dict[str, Any]) -> list[Violation]:

@@ -13,14 +13,17 @@ from omegaconf import OmegaConf
 from rich.console import Console
 
 import policies.checkov.runner as checkov_runner
+from hydra_plugins.sagegate_sweeper import record_failure
 from runner.app.sweep import (
     CACHE_DIR_NAME,
     SweepSummary,
     best_by_validation_loss,
+    check_jobs,
     checkov_cache_dir,
     job_overrides,
     precompute_checkov,
     print_summary,
+    reused_sweep_dir,
     summary_rows,
     sweep_exit_code,
     write_summary,
@@ -98,7 +101,7 @@ def test_the_columns_are_the_keys_that_vary(plan_sweep: Path):
     assert all("stage" not in row for row in rows)
     cheapest = rows[0]
     assert cheapest == {
-        "job": 0, "endpoint.variants.AllTraffic.instance_type": "ml.m5.large", "autoscaling.max_capacity": "2",
+        "job": 0, "endpoint.variants.AllTraffic.instance_type": "ml.m5.large", "autoscaling.max_capacity": 2,
         "monthly_min_usd": 83.95, "monthly_max_usd": 167.9, "verdict": "pass",
         "critical": 0, "high": 0, "medium": 0, "low": 1,
         "top_finding": "SG-HARD-001 EndpointConfig: AWS-managed key", "exit_code": 0,
@@ -339,3 +342,120 @@ def test_a_failed_batch_leaves_each_job_to_scan_alone(tmp_path: Path, monkeypatc
     SweepSummary().on_multirun_start(config)  # does not raise
     out = " ".join(capsys.readouterr().out.split())  # the console wraps at the terminal's width
     assert "checkov batch for the sweep failed, jobs will scan one by one: checkov is not installed" in out
+
+
+# ---- checked before the first job; typed values; this sweep's jobs only ------------------------------
+
+def _sweep_config(sweep_dir: Path, task: list[str]) -> Any:
+    return OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}, "overrides": {"task": task}}})
+
+
+def test_check_jobs_lists_every_invalid_job_with_its_key():
+    jobs = check_jobs(job_overrides(["stage=check", "endpoint=nosuch,realtime", "function.provisioned_concurrency=1,9"]))
+    assert [(j.num, j.error is None) for j in jobs] == [(0, False), (1, False), (2, True), (3, False)]
+    assert jobs[0].error is not None and jobs[0].error.startswith("config error: endpoint: ")
+    assert "Could not find 'endpoint/nosuch'" in jobs[0].error and "Config search path" not in jobs[0].error
+    assert jobs[3].error is not None and jobs[3].error.startswith("config error: function.provisioned_concurrency: ")
+    assert jobs[2].settings is not None and jobs[2].stack is not None
+
+
+def test_a_key_typo_is_a_job_error_naming_it():
+    [job] = check_jobs([["stage=check", "autoscaling.max_capacityy=3"]])
+    assert job.error is not None and "autoscaling.max_capacityy" in job.error
+
+
+def test_an_invalid_job_stops_the_sweep_before_anything_runs(tmp_path: Path, warmed, capsys):
+    sweep = tmp_path / "sweep"
+    config = _sweep_config(sweep, ["stage=deploy", "function.provisioned_concurrency=1,9", "endpoint=realtime,nosuch"])
+    with pytest.raises(RunExit) as exited:
+        SweepSummary().on_multirun_start(config)
+    assert exited.value.code == 2
+    assert warmed == []  # not even checkov ran
+    out = " ".join(capsys.readouterr().out.split())
+    assert "sweep not started: 3 of 4 jobs have an invalid config; no job ran" in out
+    assert "job 1 (stage=deploy function.provisioned_concurrency=1 endpoint=nosuch): config error: endpoint:" in out
+    assert "job 2 (stage=deploy function.provisioned_concurrency=9 endpoint=realtime): config error: " \
+           "function.provisioned_concurrency:" in out
+    assert "job 3 " in out
+    rows = json.loads((sweep / "sweep_summary.json").read_text())
+    assert {r["job"]: r["verdict"] for r in rows} == {0: "not run", 1: "error", 2: "error", 3: "error"}
+    assert sorted(p.name for p in sweep.iterdir()) == ["sweep_summary.csv", "sweep_summary.json"]
+
+
+def test_a_reused_sweep_dir_is_refused(tmp_path: Path, warmed, capsys):
+    _write_jobs(tmp_path, {"0": _record(["a=1"], cost=(1, 2))})
+    assert reused_sweep_dir(tmp_path) == ["0"]
+    with pytest.raises(RunExit) as exited:
+        SweepSummary().on_multirun_start(_sweep_config(tmp_path, ["stage=check"]))
+    assert exited.value.code == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"hydra.sweep.dir={tmp_path} already holds a sweep (0)" in out
+    assert warmed == []
+
+
+def test_a_fresh_or_empty_sweep_dir_is_fine(tmp_path: Path):
+    assert reused_sweep_dir(tmp_path) == [] and reused_sweep_dir(tmp_path / "new") == []
+    (tmp_path / ".hydra").mkdir()  # not a sweep's
+    assert reused_sweep_dir(tmp_path) == []
+
+
+def test_swept_values_keep_their_types(tmp_path: Path):
+    sweep = _write_jobs(tmp_path, {
+        "0": _record(["autoscaling.max_capacity=2", "quiet=true", "training.learning_rate=0.01", "name='7'",
+                      "image=null"], cost=(1, 2)),
+        "1": _record(["autoscaling.max_capacity=3", "quiet=false", "training.learning_rate=1e-3", "name=b",
+                      "image=x.png"], cost=(1, 3)),
+    })
+    rows, keys = summary_rows(sweep)
+    write_summary(sweep, rows)
+    stored = json.loads((sweep / "sweep_summary.json").read_text())
+    assert [{k: r[k] for k in keys} for r in stored] == [
+        {"autoscaling.max_capacity": 2, "quiet": True, "training.learning_rate": 0.01, "name": "7", "image": None},
+        {"autoscaling.max_capacity": 3, "quiet": False, "training.learning_rate": 0.001, "name": "b", "image": "x.png"},
+    ]
+    assert _table_row(_printed(rows, keys, sweep), 0)[1:6] == ["2", "true", "0.01", "7", "null"]
+
+
+def test_only_this_sweeps_jobs_are_rows_and_a_missing_run_json_is_an_error(tmp_path: Path):
+    sweep = _write_jobs(tmp_path, {"0": _record(["a=1"], cost=(1, 2)), "7": _record(["a=9"], cost=(1, 2))})
+    rows, _ = summary_rows(sweep, [["a=1"], ["a=2"]])
+    assert [(r["job"], r["verdict"]) for r in rows] == [(0, "pass"), (1, "error")]
+    assert rows[1]["a"] == 2 and "wrote no run.json" in rows[1]["top_finding"]
+    assert sweep_exit_code(rows) == 2
+
+
+def test_a_job_that_raised_is_an_error_row_with_its_traceback_kept(tmp_path: Path):
+    try:
+        raise KeyError("boom")
+    except KeyError as exc:
+        record_failure(tmp_path / "0", ["a=1"], exc)
+    record_failure(tmp_path / "1", ["a=2"], RuntimeError("late"))
+    (tmp_path / "2").mkdir()
+    (tmp_path / "2" / "run.json").write_text(json.dumps(_record(["a=3"], cost=None, verdict=None, exit_code=2,
+                                                                error="error: RuntimeError: own")))
+    record_failure(tmp_path / "2", ["a=3"], RuntimeError("ignored"))  # the job's own record stays
+    assert "KeyError: 'boom'" in (tmp_path / "0" / "traceback.txt").read_text()
+    rows, _ = summary_rows(tmp_path, [["a=1"], ["a=2"], ["a=3"]])
+    by_job = {r["job"]: r for r in rows}
+    assert by_job[0]["verdict"] == "error" and by_job[0]["top_finding"].startswith("error: KeyError: 'boom'")
+    assert by_job[1]["top_finding"].startswith("error: RuntimeError: late")
+    assert by_job[2]["top_finding"] == "error: RuntimeError: own"
+
+
+def test_on_multirun_end_summarises_this_sweeps_jobs(tmp_path: Path, capsys):
+    sweep = _write_jobs(tmp_path, {"0": _record(["a=1"], cost=(1, 2))})
+    with pytest.raises(RunExit) as exited:
+        SweepSummary().on_multirun_end(_sweep_config(sweep, ["a=1,2"]))
+    assert exited.value.code == 2
+    assert [r["verdict"] for r in json.loads((sweep / "sweep_summary.json").read_text())] == ["pass", "error"]
+    assert "1 pass, 1 fail" in capsys.readouterr().out
+
+
+def test_untrusted_text_is_not_console_markup(tmp_path: Path):
+    sweep = _write_jobs(tmp_path, {
+        "0": _record(["a='[bold]'"], cost=None, verdict=None, exit_code=2, error="enum value set [ml.t2.medium]"),
+        "1": _record(["a=y"], cost=(1, 2)),
+    })
+    rows, keys = summary_rows(sweep)
+    assert _table_row(_printed(rows, keys, sweep), 0)[1] == "[bold]"
+    assert _table_row(_printed(rows, keys, sweep), 0)[-1] == "enum value set [ml.t2.medium]"
