@@ -174,15 +174,6 @@ def _run_here(*, run_dir, **_):
     return SimpleNamespace(artifact=artifact, metrics={"test_accuracy": 0.9}, log_path=log)
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    root = tmp_path / "digits"
-    for split in ("train", "valid", "test"):
-        (root / split / "0").mkdir(parents=True)
-        (root / split / "0" / "a.png").write_bytes(b"png-" + split.encode())
-    return root
-
-
 @pytest.mark.parametrize("overrides", LAUNCHES.values(), ids=LAUNCHES.keys())
 def test_every_call_of_a_training_launch_is_declared(local_target, stack_name, tmp_path, data_dir, monkeypatch,
                                                      overrides):

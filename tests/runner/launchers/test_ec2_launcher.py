@@ -52,15 +52,6 @@ def fake_python(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    root = tmp_path / "digits"
-    for split in ("train", "valid", "test"):
-        (root / split / "0").mkdir(parents=True)
-        (root / split / "0" / "a.png").write_bytes(b"png-" + split.encode())
-    return root
-
-
 def _ready(target, stack_name: str, *overrides: str):
     """Settings and stack of an EC2 run, with its bucket, role and instance profile in place."""
     settings = settings_for(stack_name, "training=ec2", *overrides)
