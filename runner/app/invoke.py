@@ -156,14 +156,13 @@ def refusals_from_now(settings: Settings, target: Target) -> Callable[[], list[s
     e.g. by ``python -m runner.local``); None on AWS, where IAM answers the callers themselves."""
     if not target.serves_data_plane or not target.endpoint_url:
         return None
-    from runner.targets.emulator import access_denied
+    from runner.targets.emulator import access_denied, refused_calls
 
     url = target.endpoint_url
     names = ResourceNames.for_settings(settings, target.account)
     roles = {names.role_arn(key) for key in settings.iam.roles}
     before = len(access_denied(url))
-    return lambda: [f"role {d['role']} may not {d['action']} on {d['resource']}"
-                    for d in access_denied(url)[before:] if d["role"] in roles]
+    return lambda: refused_calls(url, before, roles)
 
 
 def _top_predictions(body: dict[str, Any]) -> list[dict[str, Any]] | None:

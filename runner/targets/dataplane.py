@@ -28,7 +28,7 @@ from runner.core.errors import UserError
 from runner.core.settings import Settings
 from runner.stack.model import Stack
 from runner.targets import Target, environ_without_aws, service_calls
-from runner.targets.emulator import access_denied
+from runner.targets.emulator import access_denied, refused_calls
 from runner.targets.lambda_runtime import FunctionSpec, LambdaRuntime
 from runner.targets.moto_gaps import RUNTIME_REGISTRY_PATH
 
@@ -118,8 +118,7 @@ class DataPlane:
             self.runtime.platform.flush()
         if not self._emulator_url:
             return []
-        return [f"role {d['role']} may not {d['action']} on {d['resource']}"
-                for d in access_denied(self._emulator_url)[self._denied_before:] if d["role"] in self._roles]
+        return refused_calls(self._emulator_url, self._denied_before, self._roles)
 
     def stop(self) -> None:
         while self._on_stop:

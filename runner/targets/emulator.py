@@ -134,6 +134,12 @@ def access_denied(url: str) -> list[dict[str, str]]:
         return list(json.loads(answer.read())["denied"])
 
 
+def refused_calls(url: str, since: int, roles: set[str] | tuple[str, ...]) -> list[str]:
+    """What the emulator refused these roles after its ``since``-th refusal, one line each."""
+    return [f"role {d['role']} may not {d['action']} on {d['resource']}"
+            for d in access_denied(url)[since:] if d["role"] in roles]
+
+
 def reset(url: str) -> None:
     """Wipe every backend of the emulator at ``url``."""
     request = urllib.request.Request(f"{url.rstrip('/')}/moto-api/reset", data=b"", method="POST")
