@@ -15,6 +15,7 @@ the CLI can print it and exit 2 before anything runs.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field, is_dataclass
 from functools import cache
 from types import UnionType
@@ -24,8 +25,10 @@ import annotated_types
 from omegaconf import DictConfig, OmegaConf
 from pydantic import (
     AfterValidator,
+    AllowInfNan,
     ConfigDict,
     Field,
+    Strict,
     TypeAdapter,
     ValidationError,
     model_validator,
@@ -57,15 +60,27 @@ MAX_COOLDOWN_S = 86400
 MAX_VARIANT_INSTANCES = 1000
 # SageMaker training's MaxRuntimeInSeconds upper bound (28 days).
 MAX_TRAINING_RUNTIME_S = 28 * 24 * 3600
+IAM_ROLE_NAME_MAX = 64
 
 
-def _matching(pattern: str, problem: str) -> FieldInfo:
-    """A string that must match ``pattern``; a mismatch reads "<key>: '<value>' <problem>".
+# Strict scalars: no silent coercion (YAML `true` or a quoted '5' is not an integer, a bool is not a
+# number); an integer is still taken where a float belongs (YAML writes 1 for 1.0). No float
+# anywhere takes inf or nan.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict(), AllowInfNan(False)]
+Bool = Annotated[bool, Strict()]
 
-    pydantic matches with Rust's regex crate: ``$`` is the very end of the string (Python's ``re``
-    also lets it match before a trailing newline), and a match may start anywhere, so anchor both.
-    """
-    return Field(pattern=pattern, description=problem)
+
+def _matching(pattern: str, problem: str) -> Any:
+    """A string the whole of which must match ``pattern`` (``re.fullmatch``: no anchors needed, and
+    no ``$`` that lets a trailing newline through); a mismatch reads "<key>: '<value>' <problem>"."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        _require(compiled.fullmatch(value) is not None, "", f"{value!r} {problem}")
+        return value
+
+    return AfterValidator(check)
 
 
 def _fail(key: str, message: str) -> NoReturn:
@@ -81,7 +96,71 @@ def _require(condition: bool, key: str, message: str) -> None:
 def _data_source(source: str) -> str:
     _require(source.startswith(("builtin:", "s3://", "/", "./", "../", "~")) or "://" not in source, "",
              f"{source!r} must be builtin:digits, a local path or an s3:// URI")
+    _require("\n" not in source and "\r" not in source, "", f"{source!r} contains a line break")
+    if source.startswith("s3://"):
+        # Only the reserved affixes: the shape is left to S3 ("cannot be read"), so that the dog_images
+        # preset's placeholder (s3://CHANGE-ME/...) still loads for plan and check.
+        bucket = source[len("s3://"):].partition("/")[0]
+        problem = s3_bucket_problem(bucket, affixes_only=True)
+        _require(problem is None, "", f"{source!r}: bucket {bucket!r} {problem}")
     return source
+
+
+# S3 User Guide, "General purpose bucket naming rules": 3-63 characters of a-z, 0-9, '.' and '-',
+# starting and ending with a letter or digit, no '..', not an IP address, and none of the prefixes
+# and suffixes S3 reserves (for access points, Object Lambda, Multi-Region Access Points,
+# directory buckets, table buckets and its documentation examples).
+S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+S3_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def s3_bucket_problem(bucket: str, affixes_only: bool = False) -> str | None:
+    """Why S3 refuses ``bucket`` as a general purpose bucket name, or None."""
+    if affixes_only:
+        pass
+    elif not _S3_BUCKET.fullmatch(bucket):
+        return "is not a bucket name (3-63 characters of a-z, 0-9, '.' and '-', starting and ending with a letter or digit)"
+    elif ".." in bucket:
+        return "is not a bucket name (no two adjacent periods)"
+    elif re.fullmatch(r"\d+\.\d+\.\d+\.\d+", bucket):
+        return "is not a bucket name (not formatted as an IP address)"
+    for prefix in S3_RESERVED_PREFIXES:
+        if bucket.startswith(prefix):
+            return f"starts with {prefix!r}, a prefix S3 reserves"
+    for suffix in S3_RESERVED_SUFFIXES:
+        if bucket.endswith(suffix):
+            return f"ends with {suffix!r}, a suffix S3 reserves"
+    return None
+
+
+# Tags (AWS Tagging API reference / IAM Tag): a key of 1-128 and a value of 0-256 characters from
+# the pattern ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$, keys not starting with "aws:" (reserved); at most 50
+# tags on a resource, one of which is sagegate:stack.
+TAG_KEY_MAX, TAG_VALUE_MAX, MAX_USER_TAGS = 128, 256, 49
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+
+
+def _tag_text(text: str, what: str, longest: int) -> str:
+    _require(len(text) <= longest, "", f"a tag {what} of {len(text)} characters; allowed: at most {longest}")
+    bad = [c for c in text if c not in _TAG_PUNCTUATION and unicodedata.category(c)[0] not in "LZN"]
+    if bad:
+        _fail("", f"{text!r}: {bad[0]!r} is not allowed in a tag {what} (letters, digits, spaces and _ . : / = + - @)")
+    return text
+
+
+def _tag_key(key: str) -> str:
+    _require(len(key) >= 1, "", "a tag key needs at least 1 character")
+    _require(not key.lower().startswith("aws:"), "", f"{key!r}: tag keys starting with 'aws:' are reserved for AWS")
+    return _tag_text(key, "key", TAG_KEY_MAX)
+
+
+def _tag_value(value: str) -> str:
+    return _tag_text(value, "value", TAG_VALUE_MAX)
+
+
+TagKey = Annotated[str, AfterValidator(_tag_key)]
+TagValue = Annotated[str, AfterValidator(_tag_value)]
 
 
 def _objective_regex(regex: str) -> str:
@@ -93,21 +172,50 @@ def _objective_regex(regex: str) -> str:
     return regex
 
 
-StackName = Annotated[str, _matching(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$",
+# The handler needs Python >= 3.10; the runtimes come from the installed botocore's Lambda model.
+MIN_LAMBDA_PYTHON = (3, 10)
+
+
+@cache
+def lambda_python_runtimes() -> tuple[str, ...]:
+    """The Python runtimes botocore's Lambda model lists (its ``Runtime`` enum), >= 3.10, oldest first."""
+    import botocore.session  # lazily: only a config with a function is checked against it
+
+    enum = botocore.session.get_session().get_service_model("lambda").shape_for("Runtime").enum
+    found = [(tuple(map(int, m.groups())), name) for name in enum
+             if (m := re.fullmatch(r"python(\d+)\.(\d+)", name))]
+    return tuple(name for version, name in sorted(found) if version >= MIN_LAMBDA_PYTHON)
+
+
+def _lambda_runtime(runtime: str) -> str:
+    allowed = lambda_python_runtimes()
+    _require(runtime in allowed, "", f"{runtime!r} is not allowed; allowed: {', '.join(allowed)} "
+                                     "(Python runtimes of botocore's Lambda model)")
+    return runtime
+
+
+StackName = Annotated[str, _matching(r"[a-z][a-z0-9-]{1,22}[a-z0-9]",
                                      "must be 3-24 characters of a-z, 0-9 and '-', starting with a letter")]
-Region = Annotated[str, _matching(r"^[a-z]{2}(-[a-z]+)+-\d$", "is not an AWS region name (e.g. us-east-1)")]
-LocalUrl = Annotated[str, _matching(r"^http://(127\.0\.0\.1|localhost):\d+/?$", "must be http://127.0.0.1:PORT")]
+Region = Annotated[str, _matching(r"[a-z]{2}(-[a-z]+)+-\d", "is not an AWS region name (e.g. us-east-1)")]
+LocalUrl = Annotated[str, _matching(r"http://(127\.0\.0\.1|localhost):\d+/?", "must be http://127.0.0.1:PORT")]
 OnOff = Literal["Enabled", "Disabled"]
-Concurrency = Annotated[int, Field(ge=1, le=ASSIGNABLE_CONCURRENCY)]
-Cooldown = Annotated[int, Field(ge=0, le=MAX_COOLDOWN_S)]
-Capacity = Annotated[int, Field(ge=1, le=MAX_VARIANT_INSTANCES)]
-Percent = Annotated[int, Field(ge=1, le=100)]
-VolumeGb = Annotated[int, Field(ge=1, le=16384)]
-Budget = Annotated[float, Field(ge=0)]
+Concurrency = Annotated[Int, Field(ge=1, le=ASSIGNABLE_CONCURRENCY)]
+Cooldown = Annotated[Int, Field(ge=0, le=MAX_COOLDOWN_S)]
+Capacity = Annotated[Int, Field(ge=1, le=MAX_VARIANT_INSTANCES)]
+Percent = Annotated[Int, Field(ge=1, le=100)]
+VolumeGb = Annotated[Int, Field(ge=1, le=16384)]
+Budget = Annotated[Float, Field(ge=0)]
 NonEmpty = Field(min_length=1)
 # EC2 resource ids: a prefix and 8 or 17 hex digits (EC2 User Guide, "Resource IDs").
-SubnetId = Annotated[str, _matching(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$", "is not a subnet id (subnet-0123abcd...)")]
-SecurityGroupId = Annotated[str, _matching(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$",
+SubnetId = Annotated[str, _matching(r"subnet-([0-9a-f]{8}|[0-9a-f]{17})", "is not a subnet id (subnet-0123abcd...)")]
+# Sane bounds for the optimiser (the fine-tuning in train/; values outside them are typos, not
+# experiments): a learning rate from 1e-6 to 1 (Adam/SGD on a pretrained ResNet diverge well below 1
+# and learn nothing below 1e-6), a batch size from 1 to 4096 samples per step.
+LEARNING_RATE_BOUNDS = (1e-6, 1.0)
+BATCH_SIZE_BOUNDS = (1, 4096)
+LearningRate = Annotated[Float, Field(ge=LEARNING_RATE_BOUNDS[0], le=LEARNING_RATE_BOUNDS[1])]
+BatchSize = Annotated[Int, Field(ge=BATCH_SIZE_BOUNDS[0], le=BATCH_SIZE_BOUNDS[1])]
+SecurityGroupId = Annotated[str, _matching(r"sg-([0-9a-f]{8}|[0-9a-f]{17})",
                                            "is not a security group id (sg-0123abcd...)")]
 
 
@@ -120,7 +228,7 @@ class TargetSettings:
     endpoint_url: LocalUrl | None
     # Seconds before a role or role-policy change reaches the services, on the emulator this run
     # starts (AWS: eventually consistent, usually seconds): runner/targets/iam_propagation.py.
-    iam_propagation_s: Annotated[float, Field(ge=0, le=60)] = 0.0
+    iam_propagation_s: Annotated[Float, Field(ge=0, le=60)] = 0.0
 
     @model_validator(mode="after")
     def _attach_locally(self) -> TargetSettings:
@@ -133,8 +241,8 @@ class TargetSettings:
 class DataSettings:
     name: str
     source: Annotated[str, AfterValidator(_data_source)]
-    image_size: Annotated[int, Field(ge=16, le=1024)]
-    num_classes: Annotated[int, Field(ge=2, le=100000)]
+    image_size: Annotated[Int, Field(ge=16, le=1024)]
+    num_classes: Annotated[Int, Field(ge=2, le=100000)]
     on_bad_image: Literal["skip", "fail"]
 
 
@@ -143,8 +251,8 @@ class DataSettings:
 class ModelSettings:
     arch: Literal["resnet18", "resnet50"]
     weights: str | None
-    freeze_backbone: bool
-    head_hidden: Annotated[int, Field(ge=1, le=65536)]
+    freeze_backbone: Bool
+    head_hidden: Annotated[Int, Field(ge=1, le=65536)]
 
 
 @_STRICT_KEYS
@@ -152,23 +260,23 @@ class ModelSettings:
 class TrainingSettings:
     launcher: Literal["local", "sagemaker", "ec2"]
     instance_type: str  # known to the price snapshot: see Settings
-    instance_count: Annotated[int, Field(ge=1, le=100)]
-    use_spot: bool
-    max_runtime: Annotated[int, Field(ge=60, le=MAX_TRAINING_RUNTIME_S)]
-    max_wait: int | None
-    checkpointing: bool
-    epochs: Annotated[int, Field(ge=1, le=1000)]
-    batch_size: Annotated[int, Field(ge=1, le=4096)]
-    learning_rate: Annotated[float, Field(gt=0, lt=10)]
-    weight_decay: Annotated[float, Field(ge=0, le=1)]
-    patience: Annotated[int, Field(ge=1, le=1000)]
-    seed: int
+    instance_count: Annotated[Int, Field(ge=1, le=100)]
+    use_spot: Bool
+    max_runtime: Annotated[Int, Field(ge=60, le=MAX_TRAINING_RUNTIME_S)]
+    max_wait: Int | None
+    checkpointing: Bool
+    epochs: Annotated[Int, Field(ge=1, le=1000)]
+    batch_size: BatchSize
+    learning_rate: LearningRate
+    weight_decay: Annotated[Float, Field(ge=0, le=1)]
+    patience: Annotated[Int, Field(ge=1, le=1000)]
+    seed: Int
     framework_version: str
     py_version: str
     volume_size_gb: VolumeGb
     volume_kms_key_id: str | None
-    network_isolation: bool
-    inter_container_encryption: bool
+    network_isolation: Bool
+    inter_container_encryption: Bool
     ec2_image_id: str | None
     ec2_subnet_id: SubnetId | None
 
@@ -190,37 +298,53 @@ class TrainingSettings:
 @_STRICT_KEYS
 @dataclass
 class LearningRateRange:
-    min: Annotated[float, Field(gt=0)]
-    max: float
+    # Within LEARNING_RATE_BOUNDS, which also keeps it > 0 for Logarithmic scaling.
+    min: LearningRate
+    max: LearningRate
     scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]
 
     @model_validator(mode="after")
     def _ordered(self) -> LearningRateRange:
         _require(self.min < self.max, "", f"min ({self.min}) must be < max ({self.max})")
+        # SageMaker API reference, ContinuousParameterRange ScalingType: Logarithmic works only for
+        # ranges whose values are all > 0; ReverseLogarithmic only for ranges entirely within
+        # 0 <= x < 1.
+        if self.scaling == "Logarithmic":
+            _require(self.min > 0, "min", f"{self.min} must be > 0 with scaling Logarithmic (AWS ScalingType)")
+        if self.scaling == "ReverseLogarithmic":
+            _require(self.min >= 0, "min", f"{self.min} must be >= 0 with scaling ReverseLogarithmic (AWS ScalingType)")
+            _require(self.max < 1, "max",
+                     f"{self.max} must be < 1 with scaling ReverseLogarithmic (AWS ScalingType: values in [0, 1))")
         return self
 
 
 @_STRICT_KEYS
 @dataclass
 class HpoSettings:
-    enabled: bool  # needs training.launcher=sagemaker: see Settings
+    enabled: Bool  # needs training.launcher=sagemaker: see Settings
     strategy: Literal["Bayesian", "Random", "Hyperband", "Grid"]
-    objective_metric: str
+    # HyperParameterTuningJobObjective MetricName (botocore's sagemaker model): 1-255 characters.
+    objective_metric: Annotated[str, Field(min_length=1, max_length=255)]
     objective_type: Literal["Minimize", "Maximize"]
     objective_regex: Annotated[str, AfterValidator(_objective_regex)]
     learning_rate: LearningRateRange
-    batch_size: Annotated[list[Annotated[int, Field(gt=0)]], NonEmpty]
-    max_jobs: Annotated[int, Field(ge=1, le=500)]
-    max_parallel_jobs: Annotated[int, Field(ge=1, le=100)]
+    batch_size: Annotated[list[BatchSize], NonEmpty]  # a categorical range: each within BATCH_SIZE_BOUNDS
+    max_jobs: Annotated[Int, Field(ge=1, le=500)]
+    max_parallel_jobs: Annotated[Int, Field(ge=1, le=100)]
 
     @model_validator(mode="after")
     def _parallel_within_jobs(self) -> HpoSettings:
+        # SageMaker API reference, HyperParameterTuningJobConfig Strategy: Grid supports only
+        # categorical parameters, and hpo.learning_rate is a continuous range.
+        _require(self.strategy != "Grid", "strategy",
+                 "Grid search supports only categorical parameters; hpo.learning_rate is a continuous range "
+                 "(use Bayesian, Random or Hyperband)")
         _require(self.max_parallel_jobs <= self.max_jobs, "max_parallel_jobs",
                  f"{self.max_parallel_jobs} must be <= hpo.max_jobs ({self.max_jobs})")
         return self
 
 
-VariantName = Annotated[str, _matching(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,62}$", "must be 1-63 letters, digits or '-'")]
+VariantName = Annotated[str, _matching(r"[A-Za-z0-9](-*[A-Za-z0-9]){0,62}", "must be 1-63 letters, digits or '-'")]
 # CreateEndpointConfig's ProductionVariants holds 1 to 10 variants (botocore's sagemaker model,
 # ProductionVariantList min 1, max 10).
 MAX_VARIANTS = 10
@@ -232,7 +356,7 @@ class VariantSettings:
     instance_type: str  # known to the price snapshot: see Settings
     initial_instance_count: Capacity  # within this variant's autoscaling bounds: see Settings
     # InitialVariantWeight (>= 0 in the API): a variant's share of traffic is its weight over the sum.
-    weight: Annotated[float, Field(ge=0)]
+    weight: Annotated[Float, Field(ge=0)]
     # This variant's own autoscaling bounds; optional per variant (null: autoscaling.min/max_capacity).
     min_capacity: Capacity | None = None
     max_capacity: Capacity | None = None
@@ -252,13 +376,13 @@ class EndpointSettings:
     # Production variants by name, in the order the endpoint config lists them.
     variants: Annotated[dict[VariantName, VariantSettings], Field(min_length=1, max_length=MAX_VARIANTS)]
     kms_key_id: str | None
-    data_capture: bool
+    data_capture: Bool
     data_capture_percentage: Percent
     framework_version: str
     py_version: str
     top_k: Percent
     serverless_memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144]
-    serverless_max_concurrency: Annotated[int, Field(ge=1, le=200)]
+    serverless_max_concurrency: Annotated[Int, Field(ge=1, le=200)]
 
     @model_validator(mode="after")
     def _serverless_exclusions(self) -> EndpointSettings:
@@ -271,11 +395,11 @@ class EndpointSettings:
 @_STRICT_KEYS
 @dataclass
 class AutoscalingSettings:
-    enabled: bool
+    enabled: Bool
     # max before min: when both are out of range, the message is about the maximum.
     max_capacity: Capacity
     min_capacity: Capacity
-    target_value: Annotated[float, Field(gt=0, le=100000)]
+    target_value: Annotated[Float, Field(gt=0, le=100000)]
     metric: Literal["SageMakerVariantInvocationsPerInstance"]
     scale_in_cooldown: Cooldown
     scale_out_cooldown: Cooldown
@@ -291,16 +415,18 @@ class AutoscalingSettings:
 @_STRICT_KEYS
 @dataclass
 class FunctionSettings:
-    runtime: Literal["python3.10", "python3.11", "python3.12", "python3.13"]
+    runtime: Annotated[str, AfterValidator(_lambda_runtime)]
     architecture: Literal["x86_64", "arm64"]
-    memory_size: Annotated[int, Field(ge=LAMBDA_MEMORY_MB[0], le=LAMBDA_MEMORY_MB[1])]
-    timeout: Annotated[int, Field(ge=1, le=LAMBDA_MAX_TIMEOUT_S)]
+    memory_size: Annotated[Int, Field(ge=LAMBDA_MEMORY_MB[0], le=LAMBDA_MEMORY_MB[1])]
+    timeout: Annotated[Int, Field(ge=1, le=LAMBDA_MAX_TIMEOUT_S)]
     reserved_concurrency: Concurrency
-    provisioned_concurrency: Annotated[int, Field(ge=0, le=ASSIGNABLE_CONCURRENCY)]
-    alias: Annotated[str, _matching(r"^[a-zA-Z][a-zA-Z0-9_-]{0,127}$",
-                                    "is not a valid alias name (a letter, then up to 127 letters, digits, '_' or '-')")]
-    connect_timeout: Annotated[int, Field(ge=1)]
-    read_timeout: Annotated[int, Field(ge=1)]
+    provisioned_concurrency: Annotated[Int, Field(ge=0, le=ASSIGNABLE_CONCURRENCY)]
+    # Lambda API reference, CreateAlias Name: 1-128 of letters, digits, '-' and '_', not only digits
+    # (pattern (?!^[0-9]+$)([a-zA-Z0-9-_]+)).
+    alias: Annotated[str, _matching(r"(?![0-9]+\Z)[a-zA-Z0-9_-]{1,128}",
+                                    "is not a valid alias name (1-128 letters, digits, '_' or '-', not only digits)")]
+    connect_timeout: Annotated[Int, Field(ge=1)]
+    read_timeout: Annotated[Int, Field(ge=1)]
     kms_key_arn: str | None
     # VpcConfig: none by default; subnets and security groups come together (Lambda API reference,
     # VpcConfig: up to 16 subnets and 5 security groups).
@@ -324,25 +450,41 @@ class FunctionSettings:
 @_STRICT_KEYS
 @dataclass
 class Scope:
-    service: Annotated[str, _matching(r"^[a-z0-9-]+$", "must be an IAM service prefix (e.g. s3, sagemaker)")]
+    service: Annotated[str, _matching(r"[a-z0-9-]+", "must be an IAM service prefix (e.g. s3, sagemaker)")]
     actions: Annotated[list[str], NonEmpty]
     resources: Annotated[list[str], NonEmpty]
     # Optional per scope (most have none), so the schema holds the default.
     conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _in_the_catalogue(self) -> Scope:
+        """The service is an IAM service prefix and each action one of its actions (or a pattern that
+        grants at least one), per the IAM catalogue (runner/core/iam_catalog.py, loaded on first use)."""
+        from runner.core.iam_catalog import load_catalog  # lazily: 25 ms from its cache, once per process
+
+        catalog = load_catalog()
+        _require(self.service.lower() in catalog.services, "service",
+                 f"{self.service!r} is not an IAM service prefix (Service Authorization Reference)")
+        for i, action in enumerate(self.actions):
+            _require(":" not in action, f"actions[{i}]",
+                     f"{action!r}: write the action without its service prefix (scope service: {self.service})")
+            _require(catalog.exists(f"{self.service}:{action}"), f"actions[{i}]",
+                     f"{action!r} is not an action of IAM service {self.service!r} (Service Authorization Reference)")
+        return self
+
 
 @_STRICT_KEYS
 @dataclass
 class RoleSettings:
-    trust: Annotated[str, _matching(r"\.amazonaws\.com$",
+    trust: Annotated[str, _matching(r"[a-z0-9.-]+\.amazonaws\.com",
                                     "must be an AWS service principal (e.g. sagemaker.amazonaws.com)")]
-    used_by: list[Literal["training", "endpoint", "function", "notebook", "ec2_training"]]
+    used_by: Annotated[list[Literal["training", "endpoint", "function", "notebook", "ec2_training"]], NonEmpty]
     scopes: list[Scope]
     # Optional per role, so the schema holds the default (conf/iam states it anyway).
     managed_policy_arns: list[str] = field(default_factory=list)
 
 
-RoleKey = Annotated[str, _matching(r"^[a-z][a-z0-9_]*$", "is not a role key: role keys are snake_case names")]
+RoleKey = Annotated[str, _matching(r"[a-z][a-z0-9_]*", "is not a role key: role keys are snake_case names")]
 
 
 @_STRICT_KEYS
@@ -350,13 +492,24 @@ RoleKey = Annotated[str, _matching(r"^[a-z][a-z0-9_]*$", "is not a role key: rol
 class IamSettings:
     roles: dict[RoleKey, RoleSettings]
 
+    @model_validator(mode="after")
+    def _role_references(self) -> IamSettings:
+        for key, role in self.roles.items():
+            for i, scope in enumerate(role.scopes):
+                for j, resource in enumerate(scope.resources):
+                    kind, _, target = resource.partition(":")
+                    if kind == "role":
+                        _require(target in self.roles, f"roles.{key}.scopes[{i}].resources[{j}]",
+                                 f"{resource!r} names no role of iam.roles; roles: {', '.join(sorted(self.roles))}")
+        return self
+
 
 @_STRICT_KEYS
 @dataclass
 class NotebookSettings:
-    enabled: bool
+    enabled: Bool
     instance_type: str  # known to the price snapshot when enabled: see Settings
-    volume_size_gb: Annotated[int, Field(ge=5, le=16384)]
+    volume_size_gb: Annotated[Int, Field(ge=5, le=16384)]
     kms_key_id: str | None
     direct_internet_access: OnOff
     root_access: OnOff
@@ -401,7 +554,7 @@ class Budgets:
 @_STRICT_KEYS
 @dataclass
 class Suppression:
-    id: Annotated[str, _matching(r"^(SG-[A-Z]+-\d{3}|CKV2?_[A-Z]+_\d+|CKV_SG_\d+)$",
+    id: Annotated[str, _matching(r"(SG-[A-Z]+-\d{3}|CKV2?_[A-Z]+_\d+|CKV_SG_\d+)",
                                  "is not a rule id (SG-AREA-NNN or CKV_...)")]
     # Optional per suppression, so the schema holds the defaults.
     reason: str | None = None
@@ -411,8 +564,8 @@ class Suppression:
 @_STRICT_KEYS
 @dataclass
 class CheckovSettings:
-    enabled: bool
-    timeout_s: Annotated[int, Field(ge=10, le=3600)]
+    enabled: Bool
+    timeout_s: Annotated[Int, Field(ge=10, le=3600)]
 
 
 @_STRICT_KEYS
@@ -429,14 +582,14 @@ class PolicySettings:
 @_STRICT_KEYS
 @dataclass
 class LambdaPricing:
-    provisioned_gb_second: float
-    requests_per_million: float
+    provisioned_gb_second: Float
+    requests_per_million: Float
 
 
 @_STRICT_KEYS
 @dataclass
 class ServerlessPricing:
-    gb_second: float
+    gb_second: Float
 
 
 @_STRICT_KEYS
@@ -444,12 +597,12 @@ class ServerlessPricing:
 class PricingSettings:
     as_of: str
     region: str  # the target's region: see Settings
-    hours_per_month: int
-    spot_discount: Annotated[float, Field(ge=0, le=0.95)]
-    hosting: dict[str, float]
-    training: dict[str, float]
-    notebook: dict[str, float]
-    ec2: dict[str, float]
+    hours_per_month: Int
+    spot_discount: Annotated[Float, Field(ge=0, le=0.95)]
+    hosting: dict[str, Float]
+    training: dict[str, Float]
+    notebook: dict[str, Float]
+    ec2: dict[str, Float]
     # `lambda` is a Python keyword; the YAML key stays `lambda`, see _PRICING_LAMBDA_KEY.
     lambda_: LambdaPricing
     serverless: ServerlessPricing
@@ -458,13 +611,13 @@ class PricingSettings:
 @_STRICT_KEYS
 @dataclass
 class ApplySettings:
-    rollback: bool
+    rollback: Bool
 
 
 @_STRICT_KEYS
 @dataclass
 class DestroySettings:
-    delete_artifacts: bool
+    delete_artifacts: Bool
 
 
 @_STRICT_KEYS
@@ -478,11 +631,11 @@ class InvokeSettings:
 class Settings:
     name: StackName
     stage: Stage
-    serve: bool
-    quiet: bool
+    serve: Bool
+    quiet: Bool
     image: str | None
     workdir: str
-    tags: dict[str, str]
+    tags: Annotated[dict[TagKey, TagValue], Field(max_length=MAX_USER_TAGS)]
     target: TargetSettings
     data: DataSettings
     model: ModelSettings
@@ -503,6 +656,17 @@ class Settings:
     def _across_groups(self) -> Settings:
         """The rules that relate groups to each other and to the price snapshot."""
         t, e, a, prices = self.training, self.endpoint, self.autoscaling, self.pricing
+        # The stack's bucket is <name>-<12-digit account>-<region> (runner/core/names.py).
+        bucket = f"{self.name}-{'0' * 12}-{self.target.region}"
+        problem = s3_bucket_problem(bucket)
+        _require(problem is None, "name", f"makes the bucket name {bucket!r} (account zeroed), which {problem}")
+        # IAM role names are <name>-<role key with '-'> (ResourceNames.role_name): at most 64
+        # characters (IAM API reference, CreateRole RoleName).
+        for key in self.iam.roles:
+            role_name = f"{self.name}-{key.replace('_', '-')}"
+            _require(len(role_name) <= IAM_ROLE_NAME_MAX, f"iam.roles.{key}",
+                     f"the role name {role_name!r} is {len(role_name)} characters with the stack name; "
+                     f"IAM allows at most {IAM_ROLE_NAME_MAX}")
         if t.launcher == "ec2":
             _known_instance(t.instance_type, prices.ec2, "ec2", "training.instance_type")
         else:
@@ -569,6 +733,8 @@ def _describe_validation_error(exc: ValidationError) -> str:
         return f"{key}: unknown key"
     if kind in ("missing", "missing_argument"):
         return f"{key}: a value is required"
+    if kind in _STRICT_TYPES:
+        return f"{key}: {value!r} {_STRICT_TYPES[kind]}"
     constraints = _constraints(loc)
     if kind == "literal_error" and constraints.get("choices"):
         allowed = ", ".join(map(str, constraints["choices"]))
@@ -595,6 +761,13 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     return key
 
 
+# Strict scalars (Int, Float, Bool): what a value of the wrong type reads as.
+_STRICT_TYPES = {
+    "int_type": "is not an integer (strict: no booleans, strings or fractions)",
+    "float_type": "is not a number (strict: no booleans or strings)",
+    "bool_type": "is not a boolean (strict: true or false)",
+    "finite_number": "is not a finite number (no inf or nan)",
+}
 _BOUND = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
 
 
