@@ -10,10 +10,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from rich.console import Console
+from rich.text import Text
 
 from runner.app.context import RunContext
 from runner.core.errors import EXIT_BAD_CONFIG, ConfigError, RunExit, UserError
@@ -54,11 +56,11 @@ def run(cfg: DictConfig) -> None:
         record = {**record, "stack": settings.name, "target": settings.target.kind, "run_id": context.run_id}
         code = run_stage(context)
         record.update(context.result)
-    except (ConfigError, UserError, BotoCoreError, ClientError) as exc:
+    except (ConfigError, UserError, BotoCoreError, ClientError, Boto3Error) as exc:
         # An AWS call the account refused (AccessDenied, a quota, a missing bucket) is the user's to
         # fix, not a bug: one line, exit 2.
         kind = "config error" if isinstance(exc, ConfigError) else "error"
-        console.print(f"[bold red]{kind}:[/] {exc}", soft_wrap=True)
+        console.print(error_line(kind, exc), soft_wrap=True)
         code = getattr(exc, "exit_code", EXIT_BAD_CONFIG)
         record["error"] = f"{kind}: {exc}"
         if "context" in locals():
@@ -80,10 +82,16 @@ def run(cfg: DictConfig) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     if multirun:
-        Console(highlight=False).print(_job_line(record), soft_wrap=True)
+        Console(highlight=False).print(_job_line(record), soft_wrap=True, markup=False)
     elif code:
         raise RunExit(code)
 
+
+
+def error_line(kind: str, exc: BaseException) -> Text:
+    """The one line an error ends in. Its message holds untrusted text (AWS's, e.g. "... enum value
+    set: [ml.t2.medium, ml.m5.large]"): a Text, never console markup."""
+    return Text.assemble((f"{kind}:", "bold red"), " ", str(exc))
 
 
 def _job_line(record: dict[str, Any]) -> str:

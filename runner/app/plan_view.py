@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from runner.core.cost import CostSummary
 from runner.deploy.drivers import DRIVERS
@@ -89,8 +90,10 @@ def print_changes(console: Console, changes: list[dict[str, Any]], live: bool) -
         details = ", ".join(change.get("details") or [])
         if change.get("replaces"):
             details = f"replaces {change['replaces']}" + (f"; {details}" if details else "")
-        table.add_row(f"[{ACTION_STYLE.get(action, '')}]{action}[/]", change.get("logical_id") or "",
-                      (change.get("type") or "").replace("AWS::", ""), change.get("name") or "", details)
+        # Names and details are live state's text: Text cells, never markup.
+        table.add_row(Text(action, style=ACTION_STYLE.get(action, "")), Text(change.get("logical_id") or ""),
+                      Text((change.get("type") or "").replace("AWS::", "")), Text(change.get("name") or ""),
+                      Text(details))
     console.print(table)
     counts = {a: sum(1 for c in changes if c["action"] == a) for a in ACTION_STYLE}
     console.print("  " + ", ".join(f"{n} to {a}" if a != "no-change" else f"{n} unchanged"

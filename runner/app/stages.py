@@ -248,7 +248,7 @@ def deploy_stack(context: RunContext, target: Target, stack: Stack, artifact: Pa
     context.write_json("plan.json", {**stack.to_plan(), "cost": stack.cost(settings.pricing).as_dict()})
     report = deploy.deploy(stack, target, artifact, rollback=settings.apply.rollback, console=context.console)
     if not (report.created or report.updated or report.deleted):
-        context.console.print(f"no changes: stack {settings.name} is up to date")
+        context.console.print(f"no changes: stack {settings.name} is up to date", markup=False)
     context.result["deploy"] = {**report.as_dict(), **_deployed_summary(stack)}
 
 
@@ -310,7 +310,8 @@ def destroy(context: RunContext) -> int:
     context.result["destroy"] = report.as_dict()
     deleted = len(report.deleted)
     context.console.print(f"destroyed {deleted} resource{'s' if deleted != 1 else ''} of stack "
-                          f"{context.settings.name}" + (f"; kept {', '.join(report.kept)}" if report.kept else ""))
+                          f"{context.settings.name}" + (f"; kept {', '.join(report.kept)}" if report.kept else ""),
+                          markup=False)
     return EXIT_OK
 
 

@@ -248,9 +248,9 @@ def _message(exc: BaseException) -> str:
 
 def _say(console: Console | None, change: Change) -> None:
     if console is not None:
-        console.print(f"  {_SYMBOLS.get(change.action, '?')} {change.describe()}", highlight=False, soft_wrap=True)
+        console.print(f"  {_SYMBOLS.get(change.action, '?')} {change.describe()}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _done(console: Console | None, started: float) -> None:
     if console is not None:
-        console.print(f"    done ({time.monotonic() - started:.1f} s)", highlight=False, soft_wrap=True)
+        console.print(f"    done ({time.monotonic() - started:.1f} s)", highlight=False, soft_wrap=True, markup=False)

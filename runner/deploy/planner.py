@@ -86,7 +86,7 @@ def driver_context(target: Target, stack_name: str, names: ResourceNames, consol
              on_created: Callable[[Live], None] | None = None) -> DriverContext:
     def progress(message: str) -> None:
         if console is not None:
-            console.print(f"    {message}", highlight=False, soft_wrap=True)
+            console.print(f"    {message}", highlight=False, soft_wrap=True, markup=False)
 
     return DriverContext(target, stack_name, names, progress, on_created)
 

@@ -11,6 +11,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from boto3.exceptions import S3UploadFailedError
+
 from runner.core.errors import UserError
 from runner.core.names import STACK_TAG, ResourceNames
 from runner.deploy.drivers import ForeignResourceError
@@ -49,23 +51,53 @@ def ensure_bucket(target: Target, names: ResourceNames) -> None:
         if owner != names.stack:
             raise ForeignResourceError(f"S3 bucket {names.bucket} exists but is not tagged {STACK_TAG}={names.stack}: "
                                        "sagegate will not use it. Choose another stack name (name=...).")
+        _make_private(target.client("s3"), names.bucket)  # a run killed right after creating it left it open
         return
     s3 = target.client("s3")
-    request: dict[str, Any] = {"Bucket": names.bucket}
+    tags = [{"Key": STACK_TAG, "Value": names.stack}]
+    # The stack tag goes on the bucket in the creating call itself: CreateBucket takes
+    # CreateBucketConfiguration.Tags (botocore's S3 model, API_CreateBucket: "An array of tags that
+    # you can apply to the bucket that you're creating"; general purpose buckets need
+    # s3:TagResource for it). A run killed between CreateBucket and a separate PutBucketTagging left
+    # an untagged bucket that every later run refused as foreign; tagged at birth, the next run
+    # recognises its own bucket by its tag (never by its name alone) and converges.
+    configuration: dict[str, Any] = {"Tags": tags}
     if target.region != "us-east-1":
-        request["CreateBucketConfiguration"] = {"LocationConstraint": target.region}
-    s3.create_bucket(**request)
+        configuration["LocationConstraint"] = target.region
+    s3.create_bucket(Bucket=names.bucket, CreateBucketConfiguration=configuration)
     try:
-        s3.put_bucket_tagging(Bucket=names.bucket, Tagging={"TagSet": [{"Key": STACK_TAG, "Value": names.stack}]})
-        s3.put_public_access_block(Bucket=names.bucket, PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-        s3.put_bucket_encryption(Bucket=names.bucket, ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+        s3.put_public_access_block(Bucket=names.bucket, PublicAccessBlockConfiguration=_BLOCK_ALL)
+        s3.put_bucket_encryption(Bucket=names.bucket, ServerSideEncryptionConfiguration=_ENCRYPTED)
     except BaseException:
-        # An untagged bucket would be refused as foreign by the next run: take it away again.
+        # Not yet private and encrypted: take it away again (the next run creates it afresh).
         with contextlib.suppress(Exception):
             s3.delete_bucket(Bucket=names.bucket)
         raise
+
+
+_BLOCK_ALL = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+              "RestrictPublicBuckets": True}
+_ENCRYPTED = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+
+
+def _make_private(s3: Any, bucket: str) -> None:
+    """The stack's own bucket blocks public access and is encrypted (put only where it is not)."""
+    try:
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    except s3.exceptions.ClientError as exc:
+        if error_code(exc) != "NoSuchPublicAccessBlockConfiguration":
+            raise
+        block = {}
+    if any(block.get(k) is not True for k in _BLOCK_ALL):
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=_BLOCK_ALL)
+    try:
+        rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"].get("Rules", [])
+    except s3.exceptions.ClientError as exc:
+        if error_code(exc) != "ServerSideEncryptionConfigurationNotFoundError":
+            raise
+        rules = []
+    if not rules:
+        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=_ENCRYPTED)
 
 
 def _object_exists(s3: Any, bucket: str, key: str) -> bool:
@@ -97,7 +129,11 @@ def upload_artifact(target: Target, names: ResourceNames, path: str | Path) -> s
     key = artifact_key(path)
     s3 = target.client("s3")
     if not _object_exists(s3, names.bucket, key):
-        s3.upload_file(str(path), names.bucket, key)
+        try:
+            s3.upload_file(str(path), names.bucket, key)
+        except S3UploadFailedError as exc:
+            # boto3's transfer manager wraps the service's error; its text is AWS's, verbatim.
+            raise UserError(str(exc)) from exc
     return names.s3_uri(key)
 
 

@@ -50,7 +50,7 @@ def destroy(settings: Settings, target: Target, *, delete_artifacts: bool = Fals
         driver = DRIVERS[cls.type]
         for live in driver.discover(ctx):
             if console is not None:
-                console.print(f"  - delete {live.describe()}", highlight=False, soft_wrap=True)
+                console.print(f"  - delete {live.describe()}", highlight=False, soft_wrap=True, markup=False)
             driver.delete(ctx, live)
             report.deleted.append(live.describe())
     bucket_state = bucket_owner(target, names)

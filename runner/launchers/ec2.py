@@ -118,7 +118,7 @@ def metrics_of(artifact: Path) -> dict[str, float]:
 
 def _say(console: Console | None, text: str) -> None:
     if console is not None:
-        console.print(text, highlight=False)
+        console.print(text, highlight=False, markup=False)
 
 
 def _run_instances(ec2: Any, request: dict[str, Any], timeout_s: float = 90.0) -> dict[str, Any]:

@@ -308,4 +308,4 @@ class _LogTail:
 
 def _say(console: Console | None, message: str) -> None:
     if console is not None:
-        console.print(f"  {message}", highlight=False)
+        console.print(f"  {message}", highlight=False, markup=False)

@@ -126,11 +126,13 @@ def _storage(stack: Stack, delete_artifacts: bool) -> list[Grant]:
     names = stack.names
     bucket = f"arn:aws:s3:::{names.bucket}"
     grants = [
-        Grant("StackBucket", ("s3:ListBucket", "s3:GetBucketTagging", "s3:CreateBucket", "s3:PutBucketTagging",
-                              "s3:PutBucketPublicAccessBlock", "s3:PutEncryptionConfiguration"), (bucket,),
-              # HeadBucket is authorised as s3:ListBucket (S3 API reference, HeadBucket "Permissions").
-              _ops("s3", "HeadBucket", "GetBucketTagging", "CreateBucket", "PutBucketTagging",
-                   "PutPublicAccessBlock", "PutBucketEncryption"),
+        Grant("StackBucket", ("s3:ListBucket", "s3:GetBucketTagging", "s3:CreateBucket", "s3:TagResource",
+                              "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock",
+                              "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration"), (bucket,),
+              # HeadBucket is authorised as s3:ListBucket (S3 API reference, HeadBucket "Permissions");
+              # CreateBucket with CreateBucketConfiguration.Tags also needs s3:TagResource (API_CreateBucket).
+              _ops("s3", "HeadBucket", "GetBucketTagging", "CreateBucket", "GetPublicAccessBlock",
+                   "PutPublicAccessBlock", "GetBucketEncryption", "PutBucketEncryption"),
               STORAGE, "the stack's private, encrypted, tagged bucket"),
     ]
     objects = [f"{bucket}/artifacts/model-*"]  # content-addressed: the trained artifact's hash is not in a plan

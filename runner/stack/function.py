@@ -12,6 +12,8 @@ from runner.stack.function_package import HANDLER, build_function_package
 from runner.stack.model import Resource, content_hash
 from runner.stack.parts import StackParts
 
+_NOT_VERSIONED = ("Tags", "ReservedConcurrentExecutions")
+
 
 def build_function(parts: StackParts) -> list[Resource]:
     settings, names = parts.settings, parts.names
@@ -54,9 +56,12 @@ def build_function(parts: StackParts) -> list[Resource]:
                  config_key="function"),
         Resource("InvokeFunctionVersion", "AWS::Lambda::Version", {
             "FunctionName": names.function_name,
-            # Tags are not part of a version: a tag-only change publishes nothing on AWS.
+            # Tags and reserved concurrency are not part of a version (PublishVersion snapshots code
+            # and configuration; PutFunctionConcurrency applies to the function, and Lambda hands
+            # back the existing version when $LATEST has not changed): in the hash they would name
+            # a version no publish can make, and every deploy would publish and move the alias.
             "Description": f"code {package.sha256_hex[:16]} config "
-                           f"{content_hash({k: v for k, v in function_props.items() if k != 'Tags'})}",
+                           f"{content_hash({k: v for k, v in function_props.items() if k not in _NOT_VERSIONED})}",
         }, depends_on=["InvokeFunction"], config_key="function"),
         Resource("InvokeFunctionAlias", "AWS::Lambda::Alias", alias_props, depends_on=["InvokeFunctionVersion"],
                  config_key="function"),

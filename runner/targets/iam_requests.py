@@ -358,6 +358,10 @@ def _implied(service: str, operation: str, action: str, params: Mapping[str, Any
             role = params.get(key)
             if isinstance(role, str) and ":role/" in role and prefix in SERVICE_PRINCIPALS:
                 implied.append(Check("iam:PassRole", role, {"iam:PassedToService": SERVICE_PRINCIPALS[prefix]}))
+    if service == "s3" and operation == "CreateBucket" and (params.get("CreateBucketConfiguration") or {}).get("Tags"):
+        # API_CreateBucket: "You must have the s3:TagResource permission to create a general purpose
+        # bucket with tags".
+        implied += [Check("s3:TagResource", resource) for resource in resources if resource != "*"]
     if operation.startswith("Create") and params.get("Tags"):
         tagger = TAG_ON_CREATE.get(action) or TAG_ON_CREATE.get(f"{prefix}:*")
         if tagger:

@@ -27,6 +27,8 @@ goes to moto unchanged. So the applier sends the same boto3 calls to the emulato
   refused (the emulator may be another process: ``python -m runner.local``).
 - SageMaker ``CreateModel`` drops ``EnableNetworkIsolation`` (``DescribeModel`` always says
   false): the request's value is kept on moto's model object after moto creates it.
+- S3 ``CreateBucket`` drops ``CreateBucketConfiguration.Tags`` (AWS tags the bucket in the
+  creating call): applied to moto's bucket after moto creates it.
 - SageMaker ``UpdateEndpoint`` (moto: HTTP 500): points the endpoint at the new config and its
   variants; the endpoint is InService at once, like every moto endpoint.
 - Lambda provisioned concurrency ``Put/Get/DeleteProvisionedConcurrencyConfig`` and
@@ -173,6 +175,8 @@ class GapFiller:
         answer = answer or self._refuse_against_aws_rules(environ)
         if answer is None and target == "SageMaker.CreateModel":
             return self._create_model(environ, start_response)
+        if answer is None and _is_create_bucket(environ):
+            return self._create_bucket(environ, start_response)
         answer = answer or self._route(environ)
         if answer is None:
             return self.app(environ, start_response)
@@ -323,6 +327,27 @@ class GapFiller:
         model = sagemaker_backends[_account(environ)][_region(environ)]._models.get(request.get("ModelName"))
         if model is not None:
             model.enable_network_isolation = bool(request.get("EnableNetworkIsolation", False))
+        return result
+
+    # -- S3 CreateBucket: CreateBucketConfiguration.Tags (moto ignores them) ----------------
+    def _create_bucket(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """AWS tags a bucket created with ``CreateBucketConfiguration.Tags`` in the creating call
+        (API_CreateBucket); moto drops them: applied here once moto has created the bucket."""
+        import xmltodict
+        from moto.s3.models import s3_backends
+
+        body = _peek_body(environ)
+        result = self.app(environ, start_response)
+        try:
+            configuration = xmltodict.parse(body).get("CreateBucketConfiguration") or {} if body else {}
+        except Exception:  # not XML: moto has answered it already
+            return result
+        tags = (configuration.get("Tags") or {}).get("Tag") or []
+        tags = [tags] if isinstance(tags, dict) else tags
+        bucket = unquote(environ.get("PATH_INFO", "").strip("/"))
+        backend = s3_backends[_account(environ)]["aws"]
+        if tags and bucket in backend.buckets:
+            backend.put_bucket_tagging(bucket, {str(t["Key"]): str(t.get("Value") or "") for t in tags})
         return result
 
     # -- SageMaker UpdateEndpoint -----------------------------------------------------------
@@ -564,6 +589,17 @@ def _operation(environ: dict[str, Any]) -> str:
     if environ.get("REQUEST_METHOD") == "PUT" and _FUNCTION_CONFIGURATION.match(environ.get("PATH_INFO", "")):
         return "lambda:UpdateFunctionConfiguration"
     return ""
+
+
+_CREDENTIAL_SERVICE = re.compile(r"Credential=[^/]+/\d{8}/[a-z0-9-]+/([a-z0-9-]+)/")
+
+
+def _is_create_bucket(environ: dict[str, Any]) -> bool:
+    """An S3 CreateBucket, path style (the emulator listens on an IP address): PUT /<bucket>."""
+    match = _CREDENTIAL_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    path = environ.get("PATH_INFO", "").strip("/")
+    return (environ.get("REQUEST_METHOD") == "PUT" and match is not None and match.group(1) == "s3"
+            and bool(path) and "/" not in path and not environ.get("QUERY_STRING"))
 
 
 def _members(request: Any, paths: Iterable[str]) -> list[str]:

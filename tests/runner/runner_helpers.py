@@ -70,6 +70,10 @@ _PROTOCOLS = {"iam": "query", "s3": "rest-xml", "lambda": "rest-json", "sagemake
               "application-auto-scaling": "json", "ec2": "ec2", "sts": "query"}
 
 
+class Killed(BaseException):
+    """The process died (kill -9): no call after this one reaches AWS, nothing cleans up."""
+
+
 @dataclass
 class CallLog:
     """Every request sent (retries included), in order; optionally fails or throttles some."""
@@ -79,6 +83,9 @@ class CallLog:
     throttle: dict[str, int] = field(default_factory=dict)  # operation -> throttled attempts left
     throttled: list[str] = field(default_factory=list)
     failed: str | None = None
+    fail_operation: str | None = None  # every call of this operation fails
+    message: str | None = None  # the injected error's message (default: "injected failure of <op>")
+    kill_at_mutating_call: int | None = None  # 1-based: this call and every later one never leave
 
     @property
     def mutating(self) -> list[str]:
@@ -92,10 +99,14 @@ class CallLog:
             self.throttled.append(operation)
             code = "Throttling" if protocol == "query" else "ThrottlingException"
             return error_response(protocol, 400, code, "Rate exceeded")
+        if self.kill_at_mutating_call is not None and (
+                self.failed or (is_mutating(operation) and len(self.mutating) + 1 >= self.kill_at_mutating_call)):
+            self.failed = self.failed or f"{service}:{operation}"
+            raise Killed(self.failed)
         self.sent.append(operation)
-        if is_mutating(operation) and self.fail_mutating_call == len(self.mutating):
+        if (is_mutating(operation) and self.fail_mutating_call == len(self.mutating)) or operation == self.fail_operation:
             self.failed = f"{service}:{operation}"
-            return error_response(protocol, 400, "InjectedFault", f"injected failure of {operation}")
+            return error_response(protocol, 400, "InjectedFault", self.message or f"injected failure of {operation}")
         return None
 
 
