@@ -446,8 +446,11 @@ def test_every_run_names_its_jobs_afresh(make_context):
 
 def test_a_job_request_aws_would_refuse_stops_the_run_before_anything(make_context):
     """The training job's tags carry the stack's tags: a value SageMaker's TagValue pattern refuses
-    stops plan (and every gated stage) with exit 2 before the gate, a target or a job."""
-    context = make_context("bad-job-tag", "training=sagemaker", "+tags.owner='ml-team!'")
+    stops plan (and every gated stage) with exit 2 before the gate, a target or a job. Settings
+    refuse such a value first (tests/runner/core/test_settings_strict.py); the request check is
+    the defence in depth behind them, so the value is put in after validation."""
+    context = make_context("bad-job-tag", "training=sagemaker")
+    context.settings.tags["owner"] = "ml-team!"
     with pytest.raises(UserError, match=r"CreateTrainingJob: Tags\[\d\]\.Value 'ml-team!' does not match"):
         stages.plan(context)
     assert not (context.run_dir / "policy" / "report.json").exists()
