@@ -116,6 +116,18 @@ def watch(target: Any, log: CallLog | None = None) -> tuple[CallLog, Any]:
     return log, remove
 
 
+def scalable_targets(aas) -> list[dict[str, Any]]:
+    """Every SageMaker scalable target of the account, all pages."""
+    pages = aas.get_paginator("describe_scalable_targets").paginate(ServiceNamespace="sagemaker")
+    return [t for page in pages for t in page["ScalableTargets"]]
+
+
+def scaling_policies(aas) -> list[dict[str, Any]]:
+    """Every SageMaker scaling policy of the account, all pages."""
+    pages = aas.get_paginator("describe_scaling_policies").paginate(ServiceNamespace="sagemaker")
+    return [p for page in pages for p in page["ScalingPolicies"]]
+
+
 def inventory(target: Any, stack_name: str) -> set[str]:
     """Everything in the account that belongs to the stack: by tag or by the stack's names."""
     found: set[str] = set()
@@ -125,7 +137,7 @@ def inventory(target: Any, stack_name: str) -> set[str]:
     for role in [r for page in iam.get_paginator("list_roles").paginate() for r in page["Roles"]]:
         if role["RoleName"].startswith(prefix):
             found.add(f"role:{role['RoleName']}")
-    for profile in iam.list_instance_profiles()["InstanceProfiles"]:
+    for profile in [p for page in iam.get_paginator("list_instance_profiles").paginate() for p in page["InstanceProfiles"]]:
         if profile["InstanceProfileName"].startswith(prefix):
             found.add(f"instance-profile:{profile['InstanceProfileName']}")
     # (moto ignores NameContains: filter here)
@@ -138,10 +150,11 @@ def inventory(target: Any, stack_name: str) -> set[str]:
             for item in page[key]:
                 if item[name_key].startswith(prefix):
                     found.add(f"{kind}:{item[name_key]}")
-    for target_ in aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]:
+    # Paginated: the shared emulator holds every test's targets, beyond one page (50) in a full run.
+    for target_ in scalable_targets(aas):
         if target_["ResourceId"].startswith(f"endpoint/{prefix}"):
             found.add(f"scalable-target:{target_['ResourceId']}")
-    for policy in aas.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]:
+    for policy in scaling_policies(aas):
         if policy["ResourceId"].startswith(f"endpoint/{prefix}"):
             found.add(f"scaling-policy:{policy['PolicyName']}")
     for function in [f for page in lam.get_paginator("list_functions").paginate() for f in page["Functions"]]:

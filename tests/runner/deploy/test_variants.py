@@ -3,7 +3,7 @@ on the local target: each variant with its own instance type, weight and autosca
 
 from __future__ import annotations
 
-from runner_helpers import inventory, settings_for, watch
+from runner_helpers import inventory, scalable_targets, scaling_policies, settings_for, watch
 
 from policies.gate import evaluate
 from runner.deploy import apply, destroy, plan_changes
@@ -14,12 +14,10 @@ def _live_variants(target, stack) -> dict[str, dict]:
     sm, aas = target.client("sagemaker"), target.client("application-autoscaling")
     config = sm.describe_endpoint(EndpointName=stack.names.endpoint_name)["EndpointConfigName"]
     variants = sm.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"]
-    targets = {t["ResourceId"].rpartition("/")[2]: t for t in aas.describe_scalable_targets(
-        ServiceNamespace="sagemaker")["ScalableTargets"]
-        if t["ResourceId"].startswith(f"endpoint/{stack.names.endpoint_name}/")}
-    policies = {p["ResourceId"].rpartition("/")[2] for p in aas.describe_scaling_policies(
-        ServiceNamespace="sagemaker")["ScalingPolicies"]
-        if p["ResourceId"].startswith(f"endpoint/{stack.names.endpoint_name}/")}
+    targets = {t["ResourceId"].rpartition("/")[2]: t for t in scalable_targets(aas)
+               if t["ResourceId"].startswith(f"endpoint/{stack.names.endpoint_name}/")}
+    policies = {p["ResourceId"].rpartition("/")[2] for p in scaling_policies(aas)
+                if p["ResourceId"].startswith(f"endpoint/{stack.names.endpoint_name}/")}
     return {v["VariantName"]: {"instance_type": v["InstanceType"], "weight": v["InitialVariantWeight"],
                                "bounds": (targets[v["VariantName"]]["MinCapacity"],
                                           targets[v["VariantName"]]["MaxCapacity"]),
