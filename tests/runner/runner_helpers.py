@@ -116,6 +116,21 @@ def watch(target: Any, log: CallLog | None = None) -> tuple[CallLog, Any]:
     return log, remove
 
 
+def assert_refused(overrides: list[str], key: str, fragment: str) -> None:
+    """The overrides are refused with one line that names ``key`` first and says ``fragment``."""
+    import pytest
+
+    from runner.app.compose import compose_settings
+    from runner.core.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        compose_settings(overrides)
+    message = str(caught.value)
+    assert message.startswith(f"{key}: "), message
+    assert fragment in message, message
+    assert "\n" not in message
+
+
 def scalable_targets(aas) -> list[dict[str, Any]]:
     """Every SageMaker scalable target of the account, all pages."""
     pages = aas.get_paginator("describe_scalable_targets").paginate(ServiceNamespace="sagemaker")
