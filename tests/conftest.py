@@ -10,6 +10,23 @@ import pytest
 
 _names = itertools.count(1)
 
+# Fuzz and fault tests (issue 13) run a fixed sample by default, so `make test` keeps its budget;
+# `pytest --exhaustive` (or SAGEGATE_EXHAUSTIVE=1) runs every case and every generated example.
+EXHAUSTIVE_ENV = "SAGEGATE_EXHAUSTIVE"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--exhaustive", action="store_true",
+                     help="run every case of the fuzz and fault tests (default: a fixed sample)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import os
+
+    if config.getoption("--exhaustive"):
+        os.environ[EXHAUSTIVE_ENV] = "1"
+    config.addinivalue_line("markers", "sampled: runs a fixed sample of its cases unless --exhaustive")
+
 
 @pytest.fixture(scope="session")
 def emulator_url() -> Iterator[str]:

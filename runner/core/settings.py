@@ -628,6 +628,14 @@ class InvokeSettings:
 
 @_STRICT_KEYS
 @dataclass
+class SweepSettings:
+    # Jobs of a sweep that run remotely (SageMaker jobs, deploys on target=aws) at once; local jobs
+    # run one per core. 1..20: SageMaker's default quota of concurrent training jobs is lower still.
+    max_parallel: Annotated[Int, Field(ge=1, le=20)]
+
+
+@_STRICT_KEYS
+@dataclass
 class Settings:
     name: StackName
     stage: Stage
@@ -651,6 +659,7 @@ class Settings:
     apply: ApplySettings
     destroy: DestroySettings
     invoke: InvokeSettings
+    sweep: SweepSettings
 
     @model_validator(mode="after")
     def _across_groups(self) -> Settings:

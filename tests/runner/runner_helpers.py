@@ -239,3 +239,21 @@ def with_network(target: Any, *overrides: str) -> tuple[str, ...]:
                                              VpcId=vpc)["GroupId"]
     return (*overrides[:at + 1], f"notebook.subnet_id={subnet}", f"notebook.security_group_ids=[{group_id}]",
             *overrides[at + 1:])
+
+
+def exhaustive() -> bool:
+    """True under ``pytest --exhaustive`` (tests/conftest.py): every case, not the default sample."""
+    import os
+
+    return os.environ.get("SAGEGATE_EXHAUSTIVE") == "1"
+
+
+def sample(cases: list[Any], size: int, seed: str = "sagegate") -> list[Any]:
+    """``size`` of ``cases`` chosen by a fixed seed (the same sample on every run, so a failure
+    reproduces), always keeping the first and the last; every case under ``--exhaustive``."""
+    import random
+
+    if exhaustive() or len(cases) <= size:
+        return list(cases)
+    middle = random.Random(seed).sample(range(1, len(cases) - 1), max(size - 2, 0))
+    return [cases[i] for i in [0, *sorted(middle), len(cases) - 1]]
