@@ -11,6 +11,11 @@ BasicSweeper also re-raises the first failed job's exception after its batch, wh
 sweep's summary and prints a traceback. Here a failed job is recorded instead: its run.json (if
 the job did not write one, e.g. it raised before runner/app/cli.py could) holds the error and its
 traceback goes to traceback.txt in its directory; the summary callback makes it an error row.
+How many jobs run at once is the launcher's (Hydra's joblib launcher, ``hydra.launcher.n_jobs``).
+The callback decides it before this sweeper and its launcher are instantiated, from the jobs'
+validated settings (a sweep of remote jobs runs ``sweep.max_parallel`` at once, whatever the
+cores), and sets it in the config the launcher is instantiated from; this package reads nothing of
+runner/, so it leaves that decision to the callback and launches all jobs in one batch.
 Hydra loads sweepers only from the hydra_plugins namespace, hence this package.
 """
 

@@ -10,7 +10,14 @@
   are written (the invalid jobs as ``error`` rows, the others ``not run``) and the sweep exits 2;
 - renders every template and scans them all with one warm checkov process, caching the answers
   by template hash in the sweep directory; each job's gate then reads its answer from there
-  instead of starting checkov (≈3 s each).
+  instead of starting checkov (≈3 s each);
+- decides how many jobs run at once and prints it in one line: a sweep whose every job runs
+  remotely (target=aws: SageMaker training or tuning, EC2 training, deploy, invoke, destroy)
+  runs min(``sweep.max_parallel``, jobs) at once whatever the cores, since its jobs mostly wait
+  on AWS; any other sweep one job per core (Hydra's joblib launcher). ``hydra.launcher.n_jobs``
+  set by the user wins; jobs that change the same stack on AWS run one at a time. The number is
+  set in the config's ``hydra.launcher`` before Hydra instantiates the launcher.
+  ``sweep.max_parallel`` is one value for the sweep: a sweep over it is invalid (exit 2).
 
 After the last job it gathers the run.json of each of this sweep's jobs into one table (console,
 sweep_summary.csv, sweep_summary.json), sorted by cost; a job that raised is an ``error`` row with
@@ -29,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -311,6 +318,121 @@ def sweep_exit_code(rows: list[dict[str, Any]]) -> int:
     return 1 if any(r["verdict"] == "fail" or (r["exit_code"] or 0) != 0 for r in rows) else 0
 
 
+# ---- how many jobs run at once ------------------------------------------------------------------
+
+# Hydra's joblib launcher (conf/config.yaml): n_jobs=-1 is one job per core.
+JOBLIB_ALL_CORES = -1
+N_JOBS_KEY = "hydra.launcher.n_jobs"
+# Stages that change a stack: two jobs changing the same stack on AWS at once would race.
+CHANGING_STAGES = ("deploy", "destroy", "all")
+
+
+def remote_work(settings: Settings) -> str | None:
+    """Why this job's heavy work runs on AWS rather than on this machine (e.g. ``stage=deploy``);
+    None when it runs here: everything on target=local (the emulator, local training, the local
+    endpoint), checkov (stage=check, plan) and training with training.launcher=local. A remote job
+    mostly waits (a SageMaker training or tuning job, an EC2 instance, a deploy's waiters)."""
+    if settings.target.kind != "aws":
+        return None
+    stage = settings.stage
+    if stage in ("deploy", "invoke", "destroy"):
+        return f"stage={stage}"
+    if stage in ("train", "all") and settings.training.launcher != "local":
+        return f"stage={stage} " + ("hpo=sagemaker_tuner" if settings.hpo.enabled
+                                    else f"training.launcher={settings.training.launcher}")
+    return None
+
+
+def check_sweep_level(jobs: list[Job]) -> None:
+    """Settings that belong to the sweep, not to a job, must be the same in every job: a sweep
+    over ``sweep.max_parallel`` makes every valid job an error (the sweep then stops, nothing run)."""
+    values = {job.num: job.settings.sweep.max_parallel for job in jobs if job.settings is not None}
+    if len(set(values.values())) < 2:
+        return
+    given = ", ".join(str(v) for v in sorted(set(values.values())))
+    for job in jobs:
+        if job.num in values and not job.error:
+            job.error = (f"config error: sweep.max_parallel: {values[job.num]} here, but the sweep's jobs give "
+                         f"{given}: it is one value for the whole sweep (how many remote jobs run at once), "
+                         "set it once instead of sweeping over it")
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    n_jobs: int | None  # what to set hydra.launcher.n_jobs to; None: leave the launcher's value
+    line: str  # the one line the sweep prints: how many jobs run at once, and why
+
+
+def _effective(n_jobs: Any, cpus: int) -> int:
+    """How many jobs joblib runs at once for ``n_jobs`` (negative: counted back from the cores)."""
+    if not isinstance(n_jobs, int) or n_jobs == 0:
+        return 1
+    return n_jobs if n_jobs > 0 else max(1, cpus + 1 + n_jobs)
+
+
+def parallelism(jobs: list[Job], launcher: Any, explicit: bool, cpus: int) -> Parallelism:
+    """How many of the (valid) ``jobs`` run at once on ``launcher`` (the hydra.launcher config).
+
+    - ``explicit`` (the user set hydra.launcher.n_jobs): that, whatever the jobs;
+    - jobs that change the same stack on AWS (stage deploy, destroy or all): one at a time;
+    - every job remote (see ``remote_work``): min(sweep.max_parallel, jobs), not limited by the
+      cores, since the jobs mostly wait on AWS;
+    - else (a job works on this machine, so a mixed sweep too): the launcher's n_jobs, one per core.
+    """
+    count = len(jobs)
+    plural = "s" if count != 1 else ""
+    n_jobs = launcher.get("n_jobs")
+    if "n_jobs" not in launcher:  # not the joblib launcher
+        target = str(launcher.get("_target_", ""))
+        how = "one at a time" if target.endswith("BasicLauncher") else f"as its launcher ({target}) runs them"
+        return Parallelism(None, f"sweep: {count} job{plural}, {how}")
+    if explicit:
+        at_once = min(count, _effective(n_jobs, cpus))
+        return Parallelism(None, f"sweep: {count} job{plural}, {at_once} at once ({N_JOBS_KEY}={n_jobs})")
+    settings = [job.settings for job in jobs if job.settings is not None]
+    changed: dict[tuple[str, str, str | None], int] = {}
+    for s in settings:
+        if s.target.kind == "aws" and s.stage in CHANGING_STAGES:
+            key = (s.name, s.target.region, s.target.profile)
+            changed[key] = changed.get(key, 0) + 1
+    shared = sorted({name for (name, _, _), n in changed.items() if n > 1})
+    if shared:
+        return Parallelism(1, f"sweep: {count} job{plural} change the same stack on AWS (name={', '.join(shared)}): "
+                              "1 at a time (jobs of one stack never run at once)")
+    reasons = [remote_work(s) for s in settings]
+    remote = sorted({r for r in reasons if r is not None})
+    if settings and all(reasons):
+        at_once = min(count, settings[0].sweep.max_parallel)
+        return Parallelism(at_once, f"sweep: {count} job{plural} run remotely (target=aws, {'; '.join(remote)}), "
+                                    f"{at_once} at once (sweep.max_parallel={settings[0].sweep.max_parallel})")
+    at_once = min(count, _effective(n_jobs, cpus))
+    n_remote = sum(1 for r in reasons if r)
+    where = (f"{n_remote} of {count} jobs run remotely and {count - n_remote} on this machine: all run as local jobs"
+             if remote else f"{count} job{plural} run on this machine")
+    why = f"one per core; {N_JOBS_KEY} to change it" if n_jobs == JOBLIB_ALL_CORES else f"{N_JOBS_KEY}={n_jobs}"
+    return Parallelism(None, f"sweep: {where}, {at_once} at once ({why})")
+
+
+def set_parallelism(config: DictConfig, jobs: list[Job], console: Console) -> Parallelism | None:
+    """Decide how many jobs run at once, print it, and set it in ``config``'s hydra.launcher, from
+    which Hydra instantiates the launcher after this callback (hydra/_internal/hydra.py, multirun).
+    None for a config without a launcher (not Hydra's)."""
+    import joblib
+
+    launcher = OmegaConf.select(config, "hydra.launcher")
+    if launcher is None:
+        return None
+    hydra_overrides = OmegaConf.select(config, "hydra.overrides.hydra") or []
+    explicit = any(str(o).partition("=")[0].lstrip("+~") == N_JOBS_KEY for o in hydra_overrides) or (
+        launcher.get("n_jobs", JOBLIB_ALL_CORES) != JOBLIB_ALL_CORES)
+    decided = parallelism(jobs, launcher, explicit, joblib.cpu_count())
+    if decided.n_jobs is not None:
+        with open_dict(launcher):
+            launcher.n_jobs = decided.n_jobs
+    console.print(decided.line, markup=False, soft_wrap=True)
+    return decided
+
+
 class SweepSummary(Callback):
     """Registered under hydra.callbacks in conf/config.yaml."""
 
@@ -326,6 +448,7 @@ class SweepSummary(Callback):
                 "multirun/<date>/<time>-<stage>, is new for every sweep) or remove it first"), soft_wrap=True)
             raise RunExit(EXIT_BAD_CONFIG)
         jobs = check_jobs(sweep_job_overrides(config))
+        check_sweep_level(jobs)
         invalid = [job for job in jobs if job.error]
         if invalid:
             stop_invalid_sweep(console, sweep_dir, jobs)
@@ -333,9 +456,10 @@ class SweepSummary(Callback):
             scanned = precompute_checkov([], sweep_dir / CACHE_DIR_NAME, console, jobs=jobs)
         except Exception as exc:  # noqa: BLE001 - each job then runs (and reports) its own checkov
             console.print(escape(f"checkov batch for the sweep failed, jobs will scan one by one: {exc}"), soft_wrap=True)
-            return
-        if scanned:
-            console.print(f"checkov: {scanned} templates scanned once for the whole sweep")
+        else:
+            if scanned:
+                console.print(f"checkov: {scanned} templates scanned once for the whole sweep")
+        set_parallelism(config, jobs, console)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
