@@ -1,9 +1,13 @@
 """The executor: carries out a plan with one driver per kind, in order, with waiters and progress.
 
 It knows no resource type. Rules: idempotent (an unchanged stack makes no mutating call); a
-failure rolls back what this run created (and undoes the reference moves it made, so the
-deletions are allowed), in reverse order, unless ``rollback=False``; Ctrl-C stops at the next
-resource boundary. Modelled on Chalice's deployer (planner → executor → sweeper).
+failure rolls back what this run created and restores what it changed in place (an endpoint's
+config and the autoscaling taken off for its update, an alias's version), in reverse order,
+unless ``rollback=False``; Ctrl-C stops at the next resource boundary. A create whose answer was
+lost (the resource exists, the client saw an error) is found by name and owner tag and rolled back
+too. Once every change is in, deleting what it superseded is clean-up: a failure there rolls
+nothing back (the stack is at its desired state) and the next apply deletes what is left, as
+CloudFormation's cleanup phase. Modelled on Chalice's deployer (planner → executor → sweeper).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from rich.console import Console
 
 from runner.core.errors import UserError
 from runner.deploy.drivers import DRIVERS, DriverContext, Live, driver_for
-from runner.deploy.drivers.base import error_code
+from runner.deploy.drivers.base import Driver, Undo, error_code
 from runner.deploy.planner import Change, driver_context, plan_changes, resolve
 from runner.deploy.storage import ensure_bucket, upload_function_code
 from runner.deploy.sweeper import doomed
@@ -37,6 +41,7 @@ class ApplyReport:
     updated: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     rolled_back: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)  # changes in place undone by a rollback
     remaining: list[str] = field(default_factory=list)
     failed: str | None = None
     error: str | None = None
@@ -49,13 +54,15 @@ class ApplyReport:
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "changes": [c.as_dict() for c in self.changes], "created": self.created,
                 "updated": self.updated, "deleted": self.deleted, "rolled_back": self.rolled_back,
-                "remaining": self.remaining, "failed": self.failed, "error": self.error,
+                "restored": self.restored, "remaining": self.remaining, "failed": self.failed, "error": self.error,
                 "interrupted": self.interrupted}
 
     def summary(self) -> str:
         parts = [f"created {len(self.created)}", f"updated {len(self.updated)}", f"deleted {len(self.deleted)}"]
         if self.rolled_back:
             parts.append(f"rolled back {len(self.rolled_back)}")
+        if self.restored:
+            parts.append(f"restored {len(self.restored)}")
         if self.remaining:
             parts.append(f"remaining {len(self.remaining)}")
         return ", ".join(parts)
@@ -116,7 +123,10 @@ def apply(stack: Stack, target: Target, *, rollback: bool = True, console: Conso
         timeline.append(("created", (DRIVERS[live.type], live)))
         report.created.append(live.describe())
 
-    ctx = driver_context(target, stack.name, stack.names, console, on_created)
+    def on_moved(description: str, undo: Undo) -> None:
+        timeline.append(("moved", (description, undo)))
+
+    ctx = driver_context(target, stack.name, stack.names, console, on_created, on_moved)
     current: Change | None = None
     try:
         ensure_bucket(target, stack.names)
@@ -145,31 +155,18 @@ def apply(stack: Stack, target: Target, *, rollback: bool = True, console: Conso
                 props = resolve(resource.properties, outputs)
                 started = time.monotonic()
                 _say(console, change)
-                if change.action == "create":
-                    live = driver.create(ctx, props)
-                elif change.action == "update":
+                if change.action == "update":
                     assert change.live is not None
-                    undo = driver.update(ctx, props, change.live, change.details)
-                    if undo is not None:
-                        timeline.append(("moved", (change.describe(), undo)))
+                    driver.update(ctx, props, change.live, change.details)
                     live = change.live
                     report.updated.append(f"{change.type} {change.name}")
-                else:  # replace
-                    if change.replaces is None and change.live is not None:
+                else:  # create, or replace
+                    if change.action == "replace" and change.replaces is None and change.live is not None:
                         driver.delete(ctx, change.live)
                         report.deleted.append(change.live.describe())
-                    live = driver.create(ctx, props)
+                    live = _create(ctx, driver, props, stack.name, report)
                 outputs[resource.logical_id] = {**(change.live.outputs if change.live else {}), **live.outputs}
                 _done(console, started)
-
-            for change in doomed(report.changes) if sweep else ():
-                if stop.requested:
-                    raise ApplyInterrupted
-                current = change
-                _say(console, change)
-                assert change.live is not None
-                DRIVERS[change.type].delete(ctx, change.live)
-                report.deleted.append(change.live.describe())
             current = None
         except (Exception, KeyboardInterrupt, ApplyInterrupted) as exc:
             report.interrupted = isinstance(exc, ApplyInterrupted | KeyboardInterrupt)
@@ -177,7 +174,54 @@ def apply(stack: Stack, target: Target, *, rollback: bool = True, console: Conso
             report.error = "interrupted" if report.interrupted else _message(exc) + _config_key_of(stack, current, exc)
             _roll_back(ctx, timeline, report, rollback, console)
             raise ApplyError(_failure_message(report, rollback), report) from exc
+        _clean_up(ctx, doomed(report.changes) if sweep else [], report, stop, console)
     return report
+
+
+def _create(ctx: DriverContext, driver: Driver, props: dict[str, Any], stack_name: str, report: ApplyReport) -> Live:
+    """``driver.create``; when it fails before recording the resource, the resource is looked up by
+    name and owner tag: a create whose answer was lost (a timeout, a dropped connection) may have
+    happened, and then it is this run's to roll back."""
+    recorded = len(report.created)
+    try:
+        return driver.create(ctx, props)
+    except BaseException as exc:
+        # "Already exists" means another run made it (e.g. a parallel sweep job of the same stack
+        # on a fresh account): never ours to delete. (A create retried after a timeout answers so
+        # too; the resource is tagged as the stack's, and the next apply takes it over.)
+        if len(report.created) == recorded and not _already_exists(exc):
+            try:
+                found = driver.read(ctx, props)
+            except Exception as lookup:  # noqa: BLE001 - say so, and keep the create's own error
+                report.remaining.append(f"{driver.type} {driver.name(props)} (could not check whether the failed "
+                                        f"create made it: {_message(lookup)})")
+            else:
+                if found is not None and (found.owner == stack_name or not driver.tagged):
+                    ctx.created(found)
+        raise
+
+
+def _clean_up(ctx: DriverContext, doomed: list[Change], report: ApplyReport, stop: _StopFlag,
+              console: Console | None) -> None:
+    """Delete what the stack no longer declares or what a replacement superseded; a failure here
+    leaves the stack at its desired state, so nothing is rolled back."""
+    for done, change in enumerate(doomed):
+        try:
+            if stop.requested:
+                raise ApplyInterrupted
+            _say(console, change)
+            assert change.live is not None
+            DRIVERS[change.type].delete(ctx, change.live)
+            report.deleted.append(change.live.describe())
+        except (Exception, KeyboardInterrupt, ApplyInterrupted) as exc:
+            report.interrupted = isinstance(exc, ApplyInterrupted | KeyboardInterrupt)
+            report.failed = change.describe()
+            report.error = "interrupted" if report.interrupted else _message(exc)
+            report.remaining = [c.live.describe() for c in doomed[done:] if c.live is not None]
+            raise ApplyError(
+                f"apply {'interrupted' if report.interrupted else 'failed'} while deleting what the stack no longer "
+                f"uses, at {report.failed}: {report.error}; every change is in, nothing was rolled back; "
+                f"remaining: {', '.join(report.remaining)} (the next apply deletes them)", report) from exc
 
 
 def apply_only(stack: Stack, target: Target, logical_ids: list[str], *, console: Console | None = None) -> ApplyReport:
@@ -200,8 +244,9 @@ def _roll_back(ctx: DriverContext, timeline: list[tuple[str, Any]], report: Appl
             description, undo = item
             try:
                 undo()
+                report.restored.append(description)
             except Exception as exc:  # keep going: report what is left
-                report.remaining.append(f"not undone: {description} ({_message(exc)})")
+                report.remaining.append(f"not restored: {description} ({_message(exc)})")
             continue
         driver, live = item
         try:
@@ -209,6 +254,8 @@ def _roll_back(ctx: DriverContext, timeline: list[tuple[str, Any]], report: Appl
             report.rolled_back.append(live.describe())
         except Exception as exc:
             report.remaining.append(f"{live.describe()} (rollback failed: {_message(exc)})")
+    if console is not None and report.restored:
+        console.print(f"    restored: {', '.join(report.restored)}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _failure_message(report: ApplyReport, rollback: bool) -> str:
@@ -217,10 +264,24 @@ def _failure_message(report: ApplyReport, rollback: bool) -> str:
     lines.append(f"created by this run: {', '.join(report.created) or 'nothing'}")
     if rollback:
         lines.append(f"rolled back: {', '.join(report.rolled_back) or 'nothing'}")
+        if report.restored:
+            lines.append(f"restored: {', '.join(report.restored)}")
     lines.append(f"remaining: {', '.join(report.remaining) or 'nothing'}"
                  + ("" if rollback or not report.remaining else " (the next apply converges from here)"))
     return "; ".join(lines)
 
+
+# What a create answers when the name is taken: IAM, SageMaker jobs, Lambda; SageMaker's models,
+# endpoint configs and endpoints answer ValidationException "Cannot create already existing ..."
+# (Application Auto Scaling registrations and Lambda versions are upserts).
+_EXISTS = ("EntityAlreadyExists", "ResourceInUse", "ResourceConflictException")
+
+
+def _already_exists(exc: BaseException) -> bool:
+    if not isinstance(exc, Exception):
+        return False
+    message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).lower()
+    return error_code(exc) in _EXISTS or "already exist" in message
 
 # What AWS (or the request check before it) answers to a request it refuses as written.
 _REFUSALS = ("ValidationException", "ValidationError", "InvalidParameterValueException", "InvalidParameterException",

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from runner.core.names import STACK_TAG, ResourceNames
 from runner.deploy.drivers import DRIVERS, KIND_ORDER, DriverContext, ForeignResourceError, Live, driver_for
-from runner.deploy.drivers.base import PENDING
+from runner.deploy.drivers.base import PENDING, Undo
 from runner.stack.model import Resource, Stack, get_att_targets
 from runner.targets import Target
 
@@ -83,12 +83,13 @@ def resolve(value: Any, outputs: dict[str, dict[str, Any]]) -> Any:
 
 
 def driver_context(target: Target, stack_name: str, names: ResourceNames, console: Console | None = None,
-             on_created: Callable[[Live], None] | None = None) -> DriverContext:
+                   on_created: Callable[[Live], None] | None = None,
+                   on_moved: Callable[[str, Undo], None] | None = None) -> DriverContext:
     def progress(message: str) -> None:
         if console is not None:
             console.print(f"    {message}", highlight=False, soft_wrap=True, markup=False)
 
-    return DriverContext(target, stack_name, names, progress, on_created)
+    return DriverContext(target, stack_name, names, progress, on_created, on_moved=on_moved)
 
 
 def _refuse_foreign(stack_name: str, resource_type: str, live: Live) -> None:

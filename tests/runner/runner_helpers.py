@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -86,6 +87,7 @@ class CallLog:
     fail_operation: str | None = None  # every call of this operation fails
     message: str | None = None  # the injected error's message (default: "injected failure of <op>")
     kill_at_mutating_call: int | None = None  # 1-based: this call and every later one never leave
+    lose_answer_at_mutating_call: int | None = None  # 1-based: it reaches AWS, the client sees an error
 
     @property
     def mutating(self) -> list[str]:
@@ -104,6 +106,14 @@ class CallLog:
             self.failed = self.failed or f"{service}:{operation}"
             raise Killed(self.failed)
         self.sent.append(operation)
+        if is_mutating(operation) and self.lose_answer_at_mutating_call == len(self.mutating):
+            # As after a timeout: the change happens, the answer never arrives (not retried, so the
+            # client's error is this one and not AWS's answer to a repeated request).
+            from botocore.httpsession import URLLib3Session
+
+            URLLib3Session().send(kwargs["request"])
+            self.failed = f"{service}:{operation}"
+            return error_response(protocol, 400, "InjectedLostAnswer", f"the answer to {operation} was lost")
         if (is_mutating(operation) and self.fail_mutating_call == len(self.mutating)) or operation == self.fail_operation:
             self.failed = f"{service}:{operation}"
             return error_response(protocol, 400, "InjectedFault", self.message or f"injected failure of {operation}")
@@ -257,3 +267,56 @@ def sample(cases: list[Any], size: int, seed: str = "sagegate") -> list[Any]:
         return list(cases)
     middle = random.Random(seed).sample(range(1, len(cases) - 1), max(size - 2, 0))
     return [cases[i] for i in [0, *sorted(middle), len(cases) - 1]]
+
+
+# -- deploys under faults (tests/runner/deploy/test_fault_matrix.py, test_killed_process.py) -----
+UPDATE = "endpoint.variants.AllTraffic.instance_type=ml.c5.large"  # an instance-type update
+UPDATE_CALLS = ["CreateEndpointConfig", "DeleteScalingPolicy", "DeregisterScalableTarget", "UpdateEndpoint",
+                "RegisterScalableTarget", "PutScalingPolicy", "DeleteEndpointConfig"]
+
+
+def deploy(target: Any, stack: Stack) -> Any:
+    from runner.deploy import apply
+
+    return apply(stack, target)  # the bucket's check, the code's upload, the plan and its changes
+
+
+def mutating_calls(target: Any, stack: Stack) -> list[str]:
+    """The mutating calls a deploy of ``stack`` sends."""
+    log, remove = watch(target)
+    deploy(target, stack)
+    remove()
+    return log.mutating
+
+
+def _shaped_name(text: str, name: str) -> str:
+    return re.sub(r"-(model|config)-[0-9a-f]{8}", r"-\1-HASH", text.replace(name, "NAME"))
+
+
+def deployed_state(target: Any, name: str) -> dict[str, Any]:
+    """What a user would check: the stack's resources, the endpoint's config and variants, and the
+    autoscaling registered on them (names shaped so two stacks compare)."""
+    sm = target.client("sagemaker")
+    state: dict[str, Any] = {"inventory": {_shaped_name(i, name) for i in inventory(target, name)}}
+    try:
+        endpoint = sm.describe_endpoint(EndpointName=f"{name}-endpoint")
+    except sm.exceptions.ClientError:
+        endpoint = None
+    if endpoint is not None:
+        config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        state["endpoint"] = (endpoint["EndpointStatus"], _shaped_name(endpoint["EndpointConfigName"], name),
+                             [(v["VariantName"], v["InstanceType"]) for v in config["ProductionVariants"]])
+    aas = target.client("application-autoscaling")
+    prefix = f"endpoint/{name}-endpoint/"
+    state["targets"] = sorted((_shaped_name(t["ResourceId"], name), t["MinCapacity"], t["MaxCapacity"])
+                              for t in scalable_targets(aas) if t["ResourceId"].startswith(prefix))
+    state["policies"] = sorted((_shaped_name(p["PolicyName"], name), repr(p["TargetTrackingScalingPolicyConfiguration"]))
+                               for p in scaling_policies(aas) if p["ResourceId"].startswith(prefix))
+    return state
+
+
+def converges(target: Any, stack: Stack, expected: dict[str, Any], why: Any) -> None:
+    """The next deploy reaches ``expected``; one more sends no mutating call."""
+    assert deploy(target, stack).ok, why
+    assert deployed_state(target, stack.name) == expected, why
+    assert mutating_calls(target, stack) == [], why

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.deploy.drivers.base import Driver, DriverContext, Live, Undo
+from runner.deploy.drivers.base import Driver, DriverContext, Live
 from runner.deploy.drivers.sagemaker import EndpointDriver
 from runner.stack.autoscaling import SCALABLE_DIMENSION
 
@@ -49,7 +49,7 @@ class ScalableTargetDriver(Driver):
         ctx.created(live)
         return live
 
-    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> Undo | None:
+    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> None:
         # RegisterScalableTarget on a registered target updates it in place.
         ctx.client("application-autoscaling").register_scalable_target(**props)
         return None
@@ -116,7 +116,7 @@ class ScalingPolicyDriver(Driver):
         ctx.created(live)
         return live
 
-    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> Undo | None:
+    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> None:
         ctx.client("application-autoscaling").put_scaling_policy(**props)
         return None
 

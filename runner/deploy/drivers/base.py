@@ -1,7 +1,10 @@
 """What every resource driver is: read live state, create, update, delete, and what counts as a change.
 
 A driver never decides order or rollback (the executor does); it does record what it creates the
-moment the creating call returns (``ctx.created``), so a failure one call later is rolled back too.
+moment the creating call returns (``ctx.created``), so a failure one call later is rolled back too,
+and how to put back what it changes *before* the changing call (``ctx.moved``): a call whose answer
+is lost (the change happened, the client saw an error) is undone like one that returned. An undo
+therefore restores a state, it does not replay a call: it reads first and changes only what differs.
 """
 
 from __future__ import annotations
@@ -52,12 +55,14 @@ class DriverContext:
     """What drivers need from a run: clients, the stack's name and names, and the journal."""
 
     def __init__(self, target: Target, stack_name: str, names: ResourceNames, progress: Callable[[str], None] | None = None,
-                 on_created: Callable[[Live], None] | None = None, wait_timeout_s: float = 3600):
+                 on_created: Callable[[Live], None] | None = None, wait_timeout_s: float = 3600,
+                 on_moved: Callable[[str, Undo], None] | None = None):
         self.target = target
         self.stack_name = stack_name
         self.names = names
         self._progress = progress
         self._on_created = on_created
+        self._on_moved = on_moved
         self.wait_timeout_s = wait_timeout_s
 
     def client(self, service: str) -> Any:
@@ -66,6 +71,12 @@ class DriverContext:
     def created(self, live: Live) -> None:
         if self._on_created:
             self._on_created(live)
+
+    def moved(self, description: str, undo: Undo) -> None:
+        """About to change an existing resource: ``undo`` restores what ``description`` says (it is
+        recorded before the change, so it must be harmless when the change never happened)."""
+        if self._on_moved:
+            self._on_moved(description, undo)
 
     def progress(self, message: str) -> None:
         if self._progress:
@@ -126,7 +137,8 @@ class Driver:
     def create(self, ctx: DriverContext, props: dict[str, Any]) -> Live:
         raise NotImplementedError
 
-    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> Undo | None:
+    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> None:
+        """Change ``live`` in place; what a rollback must put back is recorded with ``ctx.moved``."""
         raise NotImplementedError
 
     def delete(self, ctx: DriverContext, live: Live) -> None:

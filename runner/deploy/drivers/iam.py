@@ -10,7 +10,6 @@ from runner.deploy.drivers.base import (
     Driver,
     DriverContext,
     Live,
-    Undo,
     is_not_found,
     owner_of,
     tag_dict,
@@ -89,7 +88,7 @@ class RoleDriver(Driver):
             iam.attach_role_policy(RoleName=name, PolicyArn=arn)
         return live
 
-    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> Undo | None:
+    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> None:
         iam = ctx.client("iam")
         name = props["RoleName"]
         desired = self.desired_state(props)
@@ -172,7 +171,7 @@ class InstanceProfileDriver(Driver):
             iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role)
         return live
 
-    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> Undo | None:
+    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> None:
         iam = ctx.client("iam")
         name = props["InstanceProfileName"]
         for role in set(live.state["Roles"]) - set(props.get("Roles", [])):

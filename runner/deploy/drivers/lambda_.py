@@ -17,7 +17,6 @@ from runner.deploy.drivers.base import (
     Driver,
     DriverContext,
     Live,
-    Undo,
     is_not_found,
     owner_of,
     retry_while_propagating,
@@ -110,7 +109,7 @@ class FunctionDriver(Driver):
                                          ReservedConcurrentExecutions=props["ReservedConcurrentExecutions"])
         return live
 
-    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> Undo | None:
+    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> None:
         lam = ctx.client("lambda")
         name = props["FunctionName"]
         if "Code" in details or "Architectures" in details:
@@ -197,7 +196,7 @@ class VersionDriver(Driver):
             ctx.created(live)
         return live
 
-    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> Undo | None:
+    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> None:
         return None  # a version is found by its description: a different one is a new version
 
     def delete(self, ctx: DriverContext, live: Live) -> None:
@@ -277,22 +276,23 @@ class AliasDriver(Driver):
             self._put_provisioned(ctx, props, wanted)
         return live
 
-    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> Undo | None:
+    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> None:
         lam = ctx.client("lambda")
         name, alias = props["FunctionName"], props["Name"]
-        undo = None
         if "FunctionVersion" in details:
             previous = live.state["FunctionVersion"]
-            lam.update_alias(FunctionName=name, Name=alias, FunctionVersion=props["FunctionVersion"])
 
             def undo() -> None:
-                lam.update_alias(FunctionName=name, Name=alias, FunctionVersion=previous)
+                if lam.get_alias(FunctionName=name, Name=alias)["FunctionVersion"] != previous:
+                    lam.update_alias(FunctionName=name, Name=alias, FunctionVersion=previous)
+
+            ctx.moved(f"alias {name}:{alias} on version {previous}", undo)
+            lam.update_alias(FunctionName=name, Name=alias, FunctionVersion=props["FunctionVersion"])
 
         if "ProvisionedConcurrentExecutions" in details:
             self._put_provisioned(ctx, props, self.desired_state(props)["ProvisionedConcurrentExecutions"])
         elif "FunctionVersion" in details and live.state.get("ProvisionedConcurrentExecutions"):
             self._wait_ready(ctx, name, alias)  # Lambda re-allocates on the new version
-        return undo
 
     def delete(self, ctx: DriverContext, live: Live) -> None:
         lam = ctx.client("lambda")

@@ -7,13 +7,13 @@ updated to it, and the sweeper deletes the old one afterwards.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from runner.deploy.drivers.base import (
     Driver,
     DriverContext,
     Live,
-    Undo,
     is_not_found,
     owner_of,
     retry_while_propagating,
@@ -22,6 +22,8 @@ from runner.deploy.drivers.base import (
 from runner.stack.autoscaling import SCALABLE_DIMENSION
 
 ENDPOINT_DELAY_S = 15.0
+# Endpoint states in which no change is in flight (DescribeEndpoint EndpointStatus).
+_SETTLED = ("InService", "Failed", "OutOfService")
 
 
 def _tags(sm: Any, arn: str) -> list[dict[str, str]]:
@@ -97,7 +99,7 @@ class ModelDriver(Driver):
         ctx.created(live)
         return live
 
-    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> Undo | None:
+    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> None:
         _retag(ctx.client("sagemaker"), live.outputs["Arn"], tag_dict(props.get("Tags")), live.state["Tags"])
         return None
 
@@ -187,7 +189,7 @@ class EndpointConfigDriver(Driver):
         ctx.created(live)
         return live
 
-    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> Undo | None:
+    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> None:
         _retag(ctx.client("sagemaker"), live.outputs["Arn"], tag_dict(props.get("Tags")), live.state["Tags"])
         return None
 
@@ -279,25 +281,30 @@ class EndpointDriver(Driver):
         self._wait_in_service(ctx, name)
         return live
 
-    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> Undo | None:
+    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> None:
         sm = ctx.client("sagemaker")
         name = props["EndpointName"]
-        undo = None
         if "EndpointConfigName" in details:
-            # AWS refuses to change a variant that has autoscaling registered: deregister first;
-            # the plan registers it again after the update.
+            # AWS refuses to change a variant that has autoscaling registered: deregister first
+            # (a rollback registers it again as it was); the plan registers it after the update.
             deregister_autoscaling(ctx, name, live.state.get("Variants", []))
             previous = live.state["EndpointConfigName"]
+            ctx.moved(f"endpoint {name} on config {previous}", lambda: self._restore_config(ctx, name, previous))
             sm.update_endpoint(EndpointName=name, EndpointConfigName=props["EndpointConfigName"])
             self._wait_in_service(ctx, name)
 
-            def undo() -> None:
-                sm.update_endpoint(EndpointName=name, EndpointConfigName=previous)
-                self._wait_in_service(ctx, name)
-
         if "Tags" in details:
             _retag(sm, live.outputs["Arn"], tag_dict(props.get("Tags")), live.state["Tags"])
-        return undo
+
+    def _restore_config(self, ctx: DriverContext, name: str, previous: str) -> None:
+        """Put the endpoint back on ``previous``, once an update in flight has ended (SageMaker
+        refuses an UpdateEndpoint while the endpoint is Updating)."""
+        sm = ctx.client("sagemaker")
+        ctx.wait(f"endpoint {name} to finish updating",
+                 lambda: sm.describe_endpoint(EndpointName=name)["EndpointStatus"] in _SETTLED, ENDPOINT_DELAY_S)
+        if sm.describe_endpoint(EndpointName=name)["EndpointConfigName"] != previous:
+            sm.update_endpoint(EndpointName=name, EndpointConfigName=previous)
+            self._wait_in_service(ctx, name)
 
     def delete(self, ctx: DriverContext, live: Live) -> None:
         sm = ctx.client("sagemaker")
@@ -317,19 +324,38 @@ class EndpointDriver(Driver):
 
 
 def deregister_autoscaling(ctx: DriverContext, endpoint_name: str, variants: list[str]) -> None:
+    """Remove each variant's scaling policies and scalable target, each recorded (``ctx.moved``)
+    with the registration it had, so a rollback restores the endpoint's autoscaling as it was."""
     aas = ctx.client("application-autoscaling")
     for variant in variants:
-        resource_id = f"endpoint/{endpoint_name}/variant/{variant}"
-        targets = aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource_id],
+        key = {"ServiceNamespace": "sagemaker", "ResourceId": f"endpoint/{endpoint_name}/variant/{variant}",
+               "ScalableDimension": SCALABLE_DIMENSION}
+        targets = aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[key["ResourceId"]],
                                                 ScalableDimension=SCALABLE_DIMENSION)["ScalableTargets"]
         if not targets:
             continue
-        for policy in aas.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource_id,
-                                                    ScalableDimension=SCALABLE_DIMENSION)["ScalingPolicies"]:
-            aas.delete_scaling_policy(PolicyName=policy["PolicyName"], ServiceNamespace="sagemaker",
-                                      ResourceId=resource_id, ScalableDimension=SCALABLE_DIMENSION)
-        aas.deregister_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource_id,
-                                       ScalableDimension=SCALABLE_DIMENSION)
+        policies = aas.describe_scaling_policies(**key)["ScalingPolicies"]
+        for policy in policies:
+            wanted = {k: policy[k] for k in ("PolicyName", "PolicyType", "TargetTrackingScalingPolicyConfiguration",
+                                             "StepScalingPolicyConfiguration") if k in policy}
+            ctx.moved(f"scaling policy {policy['PolicyName']} of {key['ResourceId']}",
+                      partial(_restore_policy, aas, key, wanted))
+            aas.delete_scaling_policy(PolicyName=policy["PolicyName"], **key)
+        registered = {"MinCapacity": targets[0]["MinCapacity"], "MaxCapacity": targets[0]["MaxCapacity"]}
+        ctx.moved(f"scalable target {key['ResourceId']} ({registered['MinCapacity']}..{registered['MaxCapacity']})",
+                  partial(_restore_target, aas, key, registered))
+        aas.deregister_scalable_target(**key)
+
+
+def _restore_target(aas: Any, key: dict[str, str], registered: dict[str, int]) -> None:
+    if not aas.describe_scalable_targets(ServiceNamespace=key["ServiceNamespace"], ResourceIds=[key["ResourceId"]],
+                                         ScalableDimension=key["ScalableDimension"])["ScalableTargets"]:
+        aas.register_scalable_target(**key, **registered)
+
+
+def _restore_policy(aas: Any, key: dict[str, str], policy: dict[str, Any]) -> None:
+    if not aas.describe_scaling_policies(PolicyNames=[policy["PolicyName"]], **key)["ScalingPolicies"]:
+        aas.put_scaling_policy(**key, **policy)
 
 
 class NotebookInstanceDriver(Driver):
@@ -376,7 +402,7 @@ class NotebookInstanceDriver(Driver):
                  ENDPOINT_DELAY_S)
         return live
 
-    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> Undo | None:
+    def update(self, ctx: DriverContext, props: dict[str, Any], live: Live, details: list[str]) -> None:
         _retag(ctx.client("sagemaker"), live.outputs["Arn"], tag_dict(props.get("Tags")), live.state["Tags"])
         return None
 
