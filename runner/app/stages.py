@@ -21,6 +21,7 @@ from runner.app import invoke as invoking
 from runner.app import plan_view
 from runner.app.context import RunContext
 from runner.app.report import print_run_report
+from runner.app.simulate import simulate_stage
 from runner.app.training_data import local_data_dir, require_s3_data
 from runner.core import cost
 from runner.core.errors import EXIT_OK, UserError
@@ -344,6 +345,7 @@ def all_stages(context: RunContext) -> int:
 STAGES: dict[str, Callable[[RunContext], int]] = {
     "check": check,
     "plan": plan,
+    "simulate": simulate_stage,
     "train": train,
     "deploy": deploy_stage,
     "invoke": invoke,

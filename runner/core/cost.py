@@ -139,3 +139,15 @@ def _jobs(jobs: Iterable[Job], pricing: PricingSettings) -> tuple[float, float |
                 limits = job.request["HyperParameterTuningJobConfig"]["ResourceLimits"]
                 tuning = training * limits["MaxNumberOfTrainingJobs"]
     return training, spot, tuning
+
+
+def usage_cost(instance_hours: Mapping[str, float], lambda_requests: float, lambda_gb_seconds: float,
+               provisioned_gb_seconds: float, pricing: PricingSettings) -> float:
+    """The cost of measured or simulated use (stage=simulate): hosting instance-hours per type,
+    Lambda requests and on-demand GB-seconds, provisioned concurrency's configured GB-seconds
+    (Lambda bills a request on provisioned concurrency at a lower duration rate; counted here at
+    the on-demand one, an upper bound)."""
+    hosting = sum(hours * pricing.hosting[instance_type] for instance_type, hours in instance_hours.items())
+    lam = pricing.lambda_
+    return (hosting + lambda_requests / 1e6 * lam.requests_per_million + lambda_gb_seconds * lam.gb_second
+            + provisioned_gb_seconds * lam.provisioned_gb_second)

@@ -1,0 +1,79 @@
+"""stage=simulate (runner/app/simulate.py): the files it writes and their shape (the names users
+and CI scripts rely on, issue 14), its exit codes, and its refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from runner_helpers import settings_for
+
+from runner.app.context import RunContext
+from runner.app.simulate import simulate_stage
+from runner.core.errors import EXIT_OK, EXIT_VIOLATIONS, ConfigError, UserError
+
+SUMMARY_KEYS = {"requests", "served", "throttled", "rejected", "error_rate", "p50_ms", "p95_ms", "p99_ms",
+                "max_instances", "instance_hours", "cost_usd_day", "cost_usd_month", "slo_met"}
+MINUTE_KEYS = {"t", "arrivals", "instances", "throttled", "rejected", "p50_ms", "p99_ms"}
+
+
+def _run(tmp_path: Path, *overrides: str) -> tuple[int, RunContext]:
+    settings = settings_for("sim", *overrides)
+    settings.workdir = str(tmp_path / "work")
+    context = RunContext(settings, tmp_path / "run", Console(record=True, width=200))
+    return simulate_stage(context), context
+
+
+def test_the_default_config_simulates_a_day_and_writes_json_csv_and_png(tmp_path):
+    code, context = _run(tmp_path)
+    assert code == EXIT_OK
+    record = json.loads((tmp_path / "run" / "simulation.json").read_text())
+    assert set(record["summary"]) == SUMMARY_KEYS
+    assert len(record["minutes"]) == 1440 and set(record["minutes"][0]) == MINUTE_KEYS
+    s = record["summary"]
+    assert s["requests"] == sum(m["arrivals"] for m in record["minutes"]) > 0
+    assert s["served"] + s["throttled"] + s["rejected"] == pytest.approx(s["requests"], abs=2)
+    assert 0 < s["p50_ms"] <= s["p95_ms"] <= s["p99_ms"]
+    assert 1 <= s["max_instances"] <= 3 and s["slo_met"] is None
+    # Every instance is billed for the day at least: min capacity 1 x 24 h x $0.115.
+    assert s["cost_usd_day"] >= 24 * 0.115 and s["cost_usd_month"] == pytest.approx(s["cost_usd_day"] * 730 / 24, rel=1e-3)
+    with (tmp_path / "run" / "simulation.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 1440 and set(rows[0]) == MINUTE_KEYS
+    assert (tmp_path / "run" / "simulation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert context.result["simulation"] == s
+    assert "a month" in context.console.export_text()
+
+
+def test_a_day_that_misses_its_slo_exits_1(tmp_path):
+    # 200 requests a second against reserved concurrency 5 (at most 50 invocations a second).
+    code, context = _run(tmp_path, "traffic=constant", "traffic.rps=200.0", "traffic.minutes=60",
+                         "slo.p99_ms=200.0", "slo.error_rate=0.01")
+    summary = context.result["simulation"]
+    assert code == EXIT_VIOLATIONS and summary["slo_met"] is False
+    assert summary["error_rate"] > 0.01
+
+
+def test_a_light_day_meets_its_slo(tmp_path):
+    code, context = _run(tmp_path, "traffic=constant", "traffic.rps=0.1", "traffic.minutes=120",
+                         "slo.p99_ms=500.0", "slo.error_rate=0.01")
+    assert code == EXIT_OK and context.result["simulation"]["slo_met"] is True
+
+
+@pytest.mark.parametrize(("overrides", "key"), [
+    (["endpoint=serverless"], "endpoint"),
+    (["endpoint=ab_test"], "endpoint.variants"),
+])
+def test_configs_the_model_does_not_cover_are_refused_naming_the_key(tmp_path, overrides, key):
+    with pytest.raises(ConfigError) as caught:
+        _run(tmp_path, *overrides)
+    assert str(caught.value).startswith(f"{key}: ")
+
+
+def test_calibration_needs_a_trained_model(tmp_path):
+    with pytest.raises(UserError) as caught:
+        _run(tmp_path, "simulate.calibrate=true")
+    assert str(caught.value).startswith("simulate.calibrate: ") and "stage=train" in str(caught.value)
