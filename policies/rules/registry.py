@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from functools import cache
 from types import ModuleType
 
-from policies.rules import aws, cost, hardening, iam, sanity
+from policies.rules import aws, capacity, cost, hardening, iam, sanity
 from policies.rules.base import Rule
 
-AREAS: tuple[ModuleType, ...] = (aws, iam, cost, sanity, hardening)
+AREAS: tuple[ModuleType, ...] = (aws, iam, cost, capacity, sanity, hardening)
 
 
 class RuleRegistry:

@@ -35,7 +35,7 @@ def test_rules_come_in_report_order():
     order = [area.CODE for area in AREAS]
     ids = [r.id for r in all_rules()]
     assert ids == sorted(ids, key=lambda i: (order.index(i.split("-")[1]), i))
-    assert order == ["AWS", "IAM", "COST", "SAN", "HARD"]
+    assert order == ["AWS", "IAM", "COST", "CAP", "SAN", "HARD"]
 
 
 def test_all_rules_is_computed_once():
