@@ -34,6 +34,7 @@ def simulate_stage(context: RunContext) -> int:
     _write_csv(context.run_dir / "simulation.csv", record["minutes"])
     _plot(context.run_dir / "simulation.png", simulation, settings.slo.p99_ms)
     context.result["simulation"] = record["summary"]
+    context.result["slo"] = {"p99_ms": settings.slo.p99_ms, "error_rate": settings.slo.error_rate}
     _print(context, simulation, record)
     return EXIT_VIOLATIONS if simulation.slo_met is False else EXIT_OK
 

@@ -228,11 +228,42 @@ def rows_of(records: list[tuple[str, dict[str, Any]]]) -> tuple[list[dict[str, A
         for name, value in metrics.items():
             if isinstance(value, int | float):
                 row[name] = value
+        simulation = record.get("simulation") or {}
+        if simulation:  # stage=simulate, or a gate with an SLO (issue 14)
+            row.update({"slo_met": simulation.get("slo_met"), "p99_ms": simulation.get("p99_ms"),
+                        "error_rate": simulation.get("error_rate"),
+                        "simulated_monthly_usd": simulation.get("cost_usd_month"),
+                        **{f"slo_{k}": v for k, v in (record.get("slo") or {}).items()}})
         rows.append(row)
-    # Ties (e.g. every row of a learning-rate sweep costs the same) keep the job order: 2 before 10.
-    rows.sort(key=lambda r: (r["monthly_max_usd"] is None, r["monthly_max_usd"] or 0.0,
-                             r["monthly_min_usd"] or 0.0, _job_number(r["job"])))
+    # Cheapest first: by the simulated month where there is one, else the plan's bound. Ties (e.g.
+    # every row of a learning-rate sweep costs the same) keep the job order: 2 before 10.
+    rows.sort(key=lambda r: (_monthly(r) is None, _monthly(r) or 0.0, r["monthly_min_usd"] or 0.0,
+                             _job_number(r["job"])))
+    recommended = recommendation(rows)
+    if recommended is not None:
+        recommended["recommended"] = True
     return rows, swept
+
+
+def _monthly(row: dict[str, Any]) -> float | None:
+    simulated = row.get("simulated_monthly_usd")
+    return simulated if simulated is not None else row["monthly_max_usd"]
+
+
+def recommendation(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The cheapest simulated row that meets its SLO (rows are sorted cheapest first); None
+    without simulated rows with an SLO, or when none meets it."""
+    return next((r for r in rows if r.get("slo_met") is True and r["verdict"] != "error"), None)
+
+
+def why_not(row: dict[str, Any]) -> str:
+    """Why a simulated row misses its SLO, in its own numbers."""
+    reasons = []
+    if row.get("slo_p99_ms") is not None and (row.get("p99_ms") or 0) > row["slo_p99_ms"]:
+        reasons.append(f"p99 {row['p99_ms']:.0f} ms > {row['slo_p99_ms']:g} ms")
+    if row.get("slo_error_rate") is not None and (row.get("error_rate") or 0) > row["slo_error_rate"]:
+        reasons.append(f"errors {row['error_rate']:.2%} > {row['slo_error_rate']:.2%}")
+    return ", ".join(reasons) or row["top_finding"] or row["verdict"]
 
 
 VALIDATION_LOSS_KEYS = ("best_valid_loss", "valid_loss", "validation_loss")
@@ -273,30 +304,65 @@ def print_summary(console: Console, rows: list[dict[str, Any]], keys: list[str],
         return
     table = Table(title=f"sweep: {len(rows)} combinations, cheapest first")
     trained = any(validation_loss(r) is not None for r in rows)
-    for column in ["job", *keys, *(["valid loss"] if trained else []), "$/month min", "$/month max", "verdict",
-                   "crit/high/med/low", "top finding"]:
+    simulated = any(r.get("simulated_monthly_usd") is not None for r in rows)
+    # A stage=simulate sweep runs no gate: no plan cost, no findings to show.
+    gated = any(r["monthly_max_usd"] is not None or r["verdict"] == "error" for r in rows) or not simulated
+    for column in ["job", *keys, *(["valid loss"] if trained else []),
+                   *(["SLO", "p99 ms", "errors", "$/month simulated"] if simulated else []),
+                   *(["$/month min", "$/month max"] if gated else []), "verdict",
+                   *(["crit/high/med/low", "top finding"] if gated else [])]:
         table.add_column(column, overflow="fold")
     for row in rows:
         style = {"pass": "green", "fail": "red", "error": "magenta", NOT_RUN: "dim"}.get(row["verdict"], "")
         money = ["" if row[k] is None else f"{row[k]:,.2f}" for k in ("monthly_min_usd", "monthly_max_usd")]
         loss = validation_loss(row)
         # Values and findings are untrusted text (AWS messages hold [brackets]): never markup.
-        table.add_row(str(row["job"]), *[escape(_fmt(row[k])) for k in keys],
-                      *([f"{loss:.4f}" if loss is not None else ""] if trained else []), *money,
+        table.add_row(str(row["job"]) + (" *" if row.get("recommended") else ""), *[escape(_fmt(row[k])) for k in keys],
+                      *([f"{loss:.4f}" if loss is not None else ""] if trained else []),
+                      *(_simulated_cells(row) if simulated else []), *(money if gated else []),
                       f"[{style}]{escape(row['verdict'])}[/]" if style else escape(row["verdict"]),
-                      "/".join(str(row[s]) for s in SEVERITY_COLUMNS),
-                      escape(_short(row["top_finding"])) if row["verdict"] not in ("pass", NOT_RUN) else "")
+                      *(["/".join(str(row[s]) for s in SEVERITY_COLUMNS),
+                         escape(_short(row["top_finding"])) if row["verdict"] not in ("pass", NOT_RUN) else ""]
+                        if gated else []))
     console.print(table)
     not_run = sum(1 for r in rows if r["verdict"] == NOT_RUN)
     failing = sum(1 for r in rows if r["verdict"] not in ("pass", NOT_RUN))
     console.print(f"{len(rows) - failing - not_run} pass, {failing} fail"
                   + (f", {not_run} not run" if not_run else "")
                   + f"; {escape(str(sweep_dir / 'sweep_summary.csv'))} and sweep_summary.json written")
+    _print_recommendation(console, rows, keys)
     best = best_by_validation_loss(rows)
     if best is not None:
         loss = validation_loss(best)
         console.print(escape(f"best by validation loss: job {best['job']} ({loss:.4f}): "
                              + ", ".join(f"{k}={_fmt(best[k])}" for k in keys)))
+
+
+def _simulated_cells(row: dict[str, Any]) -> list[str]:
+    if row.get("simulated_monthly_usd") is None:
+        return ["", "", "", ""]
+    met = {True: "met", False: "missed", None: "-"}[row.get("slo_met")]
+    return [met, f"{row['p99_ms']:.0f}", f"{row['error_rate']:.2%}", f"{row['simulated_monthly_usd']:,.2f}"]
+
+
+def _print_recommendation(console: Console, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """The cheapest row whose simulated day meets its SLO, and why each cheaper one does not."""
+    if not any(r.get("slo_met") is not None for r in rows):
+        return
+    best = recommendation(rows)
+
+    def named(row: dict[str, Any]) -> str:
+        return f"job {row['job']} ({', '.join(f'{k}={_fmt(row[k])}' for k in keys)})"
+
+    if best is None:
+        console.print(escape("recommended: none - no combination meets its SLO"), soft_wrap=True)
+    else:
+        console.print(escape(f"recommended (*): {named(best)}, ${best['simulated_monthly_usd']:,.2f} a month, "
+                             f"p99 {best['p99_ms']:.0f} ms, errors {best['error_rate']:.2%}"), soft_wrap=True)
+    cheaper = rows[: rows.index(best)] if best is not None else rows
+    for row in cheaper:
+        if row.get("slo_met") is False:
+            console.print(escape(f"  cheaper, but {named(row)}: {why_not(row)}"), soft_wrap=True)
 
 
 def _short(finding: str) -> str:
