@@ -12,6 +12,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -160,7 +161,14 @@ def evaluate(settings: Settings, stack: Stack, costs: CostSummary, checkov_findi
         exit_code=EXIT_VIOLATIONS if failing else EXIT_PASS, fail_on=fail_on, rules=infos,
         evaluations=evaluations, checkov_ran=checkov_findings is not None,
         cost=costs.as_dict() if hasattr(costs, "as_dict") else None,
+        simulation=_simulated_summary(ctx),
     )
+
+
+def _simulated_summary(ctx: Context) -> dict[str, Any] | None:
+    """The summary of the day the capacity rules simulated (policies/rules/capacity), if they did."""
+    simulation = ctx.memo.get("capacity", (None,))[0]
+    return None if simulation is None else simulation.as_dict()["summary"]
 
 
 def checkov_scan(settings: Settings, stack: Stack, checkov_cache_dir: Path | None = None) -> CheckovScan:

@@ -89,6 +89,8 @@ class GateResult:
     # sha256 of the exact template scanned (template.json's bytes): CI can prove that what was
     # deployed is what was gated.
     template_sha256: str | None = None
+    # With an SLO set: the simulated day's summary the SG-CAP rules judged (docs/capacity.md).
+    simulation: dict[str, Any] | None = None
 
     @property
     def active(self) -> list[Finding]:

@@ -70,6 +70,9 @@ def gate(context: RunContext, stack: Stack) -> int:
         "template_sha256": hashlib.sha256(template).hexdigest(),
     }
     context.result["cost"] = costs.as_dict()
+    if result.simulation is not None:  # an SLO is set: the day the gate judged, for sweep rows
+        context.result["simulation"] = result.simulation
+        context.result["slo"] = {"p99_ms": settings.slo.p99_ms, "error_rate": settings.slo.error_rate}
     return result.exit_code
 
 

@@ -77,3 +77,18 @@ def test_calibration_needs_a_trained_model(tmp_path):
     with pytest.raises(UserError) as caught:
         _run(tmp_path, "simulate.calibrate=true")
     assert str(caught.value).startswith("simulate.calibrate: ") and "stage=train" in str(caught.value)
+
+
+def test_check_with_an_slo_records_the_day_the_gate_judged(tmp_path):
+    """stage=check with SLOs set: the SG-CAP rules simulate, and run.json carries that day's summary
+    (what a check sweep's rows show), failing the gate when the day misses the SLO."""
+    from runner.app import stages
+
+    settings = settings_for("simchk", "policy.checkov.enabled=false", "traffic=constant", "traffic.rps=200.0",
+                            "traffic.minutes=30", "slo.error_rate=0.01")
+    settings.workdir = str(tmp_path / "work")
+    context = RunContext(settings, tmp_path / "run", Console(record=True, width=200))
+    assert stages.check(context) == EXIT_VIOLATIONS
+    assert set(context.result["simulation"]) == SUMMARY_KEYS and context.result["simulation"]["slo_met"] is False
+    assert context.result["slo"] == {"p99_ms": None, "error_rate": 0.01}
+    assert "SG-CAP-001" in context.result["gate"]["top_finding"]
