@@ -6,7 +6,8 @@ sent to the last byte received. The mean and coefficient of variation of those t
 worker's service time. Cached by the artifact's SHA-256 under the workdir, so
 ``simulate.calibrate=true`` measures an artifact once.
 
-    python -m runner.app.calibrate [model.tar.gz]   # no argument: the default model, untrained
+    python -m runner.app.calibrate model.tar.gz IMAGE_SIZE
+    python -m runner.app.calibrate --untrained resnet50 224   # the figures shipped in service_time.py
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from runner.capacity.service_time import ServiceTime
 ENDPOINT = "calibration"
 
 
-def _pngs(size: int = 64, count: int = 32) -> list[bytes]:
+def _pngs(size: int, count: int = 32) -> list[bytes]:
     """scikit-learn's bundled handwritten digits as RGB PNGs (the default data set's images)."""
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -40,11 +41,12 @@ def _pngs(size: int = 64, count: int = 32) -> list[bytes]:
     return pngs
 
 
-def measure(artifact: Path, requests: int = 300, warmup: int = 20) -> ServiceTime:
-    """One worker, one client: the mean and CV of ``requests`` timed requests."""
+def measure(artifact: Path, image_size: int, requests: int = 300, warmup: int = 20) -> ServiceTime:
+    """One worker, one client: the mean and CV of ``requests`` timed requests of PNGs at the
+    model's ``image_size``."""
     from runner.targets.dataplane import start_endpoint
 
-    pngs = _pngs()
+    pngs = _pngs(image_size)
     times: list[float] = []
     with start_endpoint(artifact, ENDPOINT) as server:
         connection = http.client.HTTPConnection(server.host, server.port, timeout=60)
@@ -65,20 +67,20 @@ def measure(artifact: Path, requests: int = 300, warmup: int = 20) -> ServiceTim
                        f"measured {time.strftime('%Y-%m-%d')} on this machine, {len(times)} requests")
 
 
-def calibrated(artifact: Path, workdir: Path) -> ServiceTime:
+def calibrated(artifact: Path, workdir: Path, image_size: int) -> ServiceTime:
     """``measure(artifact)``, cached by the artifact's content hash."""
     digest = hashlib.sha256(artifact.read_bytes()).hexdigest()
     cache = workdir / "calibration" / f"{digest}.json"
     if cache.exists():
         return ServiceTime(**json.loads(cache.read_text()))
-    result = measure(artifact)
+    result = measure(artifact, image_size)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(result.__dict__))
     return result
 
 
-def _default_artifact(directory: Path) -> Path:
-    """The default model (ResNet18, 10 classes, 64 px), untrained: service time does not depend
+def _untrained_artifact(directory: Path, arch: str, image_size: int) -> Path:
+    """A model of ``arch`` at ``image_size`` (10 classes), untrained: service time does not depend
     on the weights."""
     import tarfile
 
@@ -87,10 +89,10 @@ def _default_artifact(directory: Path) -> Path:
     from training.model import IMAGENET_MEAN, IMAGENET_STD, build_model
 
     torch.manual_seed(0)
-    torch.save(build_model("resnet18", 10).state_dict(), directory / "model.pth")
+    torch.save(build_model(arch, 10).state_dict(), directory / "model.pth")
     (directory / "model.json").write_text(json.dumps({
-        "format_version": 1, "arch": "resnet18", "head_hidden": 256, "num_classes": 10,
-        "classes": [str(i) for i in range(10)], "image_size": 64,
+        "format_version": 1, "arch": arch, "head_hidden": 256, "num_classes": 10,
+        "classes": [str(i) for i in range(10)], "image_size": image_size,
         "normalize": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}}))
     artifact = directory / "model.tar.gz"
     with tarfile.open(artifact, "w:gz") as tar:
@@ -101,5 +103,8 @@ def _default_artifact(directory: Path) -> Path:
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(sys.argv[1]) if len(sys.argv) > 1 else _default_artifact(Path(tmp))
-        print(json.dumps(measure(path).__dict__))
+        if sys.argv[1] == "--untrained":
+            path, size = _untrained_artifact(Path(tmp), sys.argv[2], int(sys.argv[3])), int(sys.argv[3])
+        else:
+            path, size = Path(sys.argv[1]), int(sys.argv[2])
+        print(json.dumps(measure(path, size).__dict__))

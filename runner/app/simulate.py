@@ -27,7 +27,7 @@ def simulate_stage(context: RunContext) -> int:
             raise UserError(f"simulate.calibrate: no trained model at {artifact}; run stage=train first, or set "
                             "simulate.calibrate=false to use the shipped service time")
         with context.console.status("calibrating: the artifact's service time on the local endpoint server"):
-            measured = calibrated(artifact, Path(settings.workdir))
+            measured = calibrated(artifact, Path(settings.workdir), settings.data.image_size)
     simulation = simulate_config(settings, measured)
     record = simulation.as_dict()
     context.write_json("simulation.json", record)

@@ -67,7 +67,13 @@ def path_params(settings: Settings, measured: service_time.ServiceTime | None = 
     if instance_type not in service_time.VCPUS:
         raise ConfigError(f"endpoint.variants.{name}.instance_type: no vCPU count for {instance_type} in "
                           "runner/capacity/service_time.py")
-    service = service_time.for_instance(instance_type, measured)
+    base = measured or service_time.shipped(settings.model.arch, settings.data.image_size)
+    if base is None and sim.service_ms is None:
+        raise ConfigError(f"simulate.service_ms: no shipped service time for {settings.model.arch} at "
+                          f"{settings.data.image_size} px; set simulate.service_ms (and simulate.service_cv), or "
+                          "simulate.calibrate=true after stage=train to measure the artifact")
+    service = (service_time.for_instance(instance_type, base) if base is not None
+               else service_time.ServiceTime(0.0, 0.5, "simulate.service_ms"))
     if sim.service_ms is not None:
         service = service_time.ServiceTime(sim.service_ms, service.cv, "simulate.service_ms")
     if sim.service_cv is not None:

@@ -1,9 +1,9 @@
 """How long one request takes on one model-server worker, per instance type (docs/capacity.md).
 
-The shipped figure is measured, not guessed: the default artifact (ResNet18 @64, the project's
-default) through the local endpoint server at concurrency 1 on the machine named in
-``SHIPPED`` (``python -m runner.app.calibrate`` measures it again, for any artifact, and caches it
-by the artifact's hash). An instance type's figure is that one scaled by a documented factor:
+The shipped figures are measured, not guessed: the project's two models (ResNet18 @64, the
+default; ResNet50 @224, the reference preset's) through the local endpoint server at concurrency 1
+on the machine named at ``SHIPPED`` (``simulate.calibrate=true`` measures a trained artifact the
+same way, cached by its hash). An instance type's figure is that one scaled by a documented factor:
 the machine's worker is one vCPU, so is one TorchServe worker on a CPU instance (workers default
 to the vCPUs, CAPACITY.md §2.1); families differ by clock and generation (``FAMILY_SPEED``). GPU
 types run the model on the GPU: their factor is an assumption too, stated here.
@@ -37,12 +37,19 @@ class ServiceTime:
     source: str  # where the figure comes from, for the report
 
 
-# Measured: the default artifact (ResNet18, 10 classes, 64x64 PNG) through handlers.serve, one
-# worker, one client, keep-alive, 400 requests after 20 warm-up ones; per request from the first
-# byte sent to the last byte received (PNG decode, preprocessing, forward, JSON).
-# `python -m runner.app.calibrate` on 2026-12-06, 2-vCPU Intel Xeon (the CI machine type),
-# torch 2.14.1 CPU: 14.5 ms, CV 0.046 (rounded up to 0.05).
-SHIPPED = ServiceTime(mean_ms=14.5, cv=0.05, source="shipped: default artifact, measured 2026-12-06")
+# Measured with `python -m runner.app.calibrate --untrained ARCH SIZE`: an untrained model of the
+# config's architecture at its image size through handlers.serve, one worker, one client,
+# keep-alive, 300 requests after 20 warm-up ones; per request from the first byte sent to the last
+# byte received (PNG decode, preprocessing, forward, JSON). 2-vCPU Intel Xeon (the CI machine
+# type), torch 2.14.1 CPU, 2026-12-06.
+SHIPPED = {
+    ("resnet18", 64): ServiceTime(mean_ms=14.5, cv=0.05, source="shipped: resnet18 @64, measured 2026-12-06"),
+    ("resnet50", 224): ServiceTime(mean_ms=136.4, cv=0.38, source="shipped: resnet50 @224, measured 2026-12-06"),
+}
+
+
+def shipped(arch: str, image_size: int) -> ServiceTime | None:
+    return SHIPPED.get((arch, image_size))
 
 
 def vcpus(instance_type: str) -> int:
@@ -53,10 +60,9 @@ def family(instance_type: str) -> str:
     return instance_type.split(".")[1]
 
 
-def for_instance(instance_type: str, measured: ServiceTime | None = None) -> ServiceTime:
-    """The service time of one request on one worker of ``instance_type``: the measured figure
-    (a calibration of this artifact, else the shipped one) scaled by the family's factor."""
-    base = measured or SHIPPED
+def for_instance(instance_type: str, base: ServiceTime) -> ServiceTime:
+    """The service time of one request on one worker of ``instance_type``: ``base`` (a
+    calibration of this artifact, else the shipped figure) scaled by the family's factor."""
     factor = FAMILY_SPEED[family(instance_type)]
     return ServiceTime(base.mean_ms * factor, base.cv,
                        f"{base.source}, x{factor:g} for {family(instance_type)} (runner/capacity/service_time.py)")

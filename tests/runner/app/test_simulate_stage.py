@@ -92,3 +92,21 @@ def test_check_with_an_slo_records_the_day_the_gate_judged(tmp_path):
     assert set(context.result["simulation"]) == SUMMARY_KEYS and context.result["simulation"]["slo_met"] is False
     assert context.result["slo"] == {"p99_ms": None, "error_rate": 0.01}
     assert "SG-CAP-001" in context.result["gate"]["top_finding"]
+
+
+def test_the_service_time_follows_the_model_and_its_image_size(tmp_path):
+    from runner.capacity import service_time
+    from runner.capacity.path import path_params
+
+    default, _, _ = path_params(settings_for("svc"))
+    assert default.service_ms == service_time.SHIPPED[("resnet18", 64)].mean_ms  # ml.m5.large: factor 1
+    big, _, used = path_params(settings_for("svc", "model=resnet50", "data=dog_images"))
+    assert big.service_ms == service_time.SHIPPED[("resnet50", 224)].mean_ms and "resnet50 @224" in used.source
+    faster, _, _ = path_params(settings_for("svc", "endpoint.variants.AllTraffic.instance_type=ml.c5.large"))
+    assert faster.service_ms == pytest.approx(default.service_ms * service_time.FAMILY_SPEED["c5"])
+    with pytest.raises(ConfigError) as caught:  # no figure for ResNet50 at 64 px: say how to get one
+        path_params(settings_for("svc", "model=resnet50"))
+    assert str(caught.value).startswith("simulate.service_ms: ") and "simulate.calibrate=true" in str(caught.value)
+    given, _, _ = path_params(settings_for("svc", "model=resnet50", "simulate.service_ms=40.0",
+                                           "simulate.service_cv=0.2"))
+    assert (given.service_ms, given.service_cv) == (40.0, 0.2)
