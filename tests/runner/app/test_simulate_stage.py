@@ -110,3 +110,25 @@ def test_the_service_time_follows_the_model_and_its_image_size(tmp_path):
     given, _, _ = path_params(settings_for("svc", "model=resnet50", "simulate.service_ms=40.0",
                                            "simulate.service_cv=0.2"))
     assert (given.service_ms, given.service_cv) == (40.0, 0.2)
+
+
+def test_calibrate_measures_the_trained_artifact_once(tmp_path, monkeypatch):
+    """simulate.calibrate=true: the artifact through the local endpoint server, cached by its hash."""
+    import runner.app.calibrate as calibrate
+
+    settings = settings_for("cal", "simulate.calibrate=true", "traffic.minutes=60")
+    settings.workdir = str(tmp_path / "work")
+    state = tmp_path / "work" / "cal"
+    state.mkdir(parents=True)
+    built = calibrate._untrained_artifact(state, "resnet18", 64)
+    assert built == state / "model.tar.gz"
+    context = RunContext(settings, tmp_path / "run", Console(record=True, width=200))
+    assert simulate_stage(context) == EXIT_OK
+    inputs = json.loads((tmp_path / "run" / "simulation.json").read_text())["inputs"]
+    assert inputs["service_source"].startswith("measured ") and 1 < inputs["service_ms"] < 2000
+    assert len(list((tmp_path / "work" / "calibration").glob("*.json"))) == 1
+    monkeypatch.setattr(calibrate, "measure", lambda *a, **k: pytest.fail("measured twice"))
+    context = RunContext(settings, tmp_path / "run2", Console(record=True, width=200))
+    assert simulate_stage(context) == EXIT_OK  # from the cache
+    again = json.loads((tmp_path / "run2" / "simulation.json").read_text())["inputs"]
+    assert again["service_ms"] == inputs["service_ms"]
