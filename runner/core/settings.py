@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from pydantic import (
     AfterValidator,
     AllowInfNan,
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
@@ -43,7 +44,7 @@ from runner.core.errors import ConfigError
 # (e.g. training.framework_version=2.6).
 _STRICT_KEYS = with_config(ConfigDict(extra="forbid", coerce_numbers_to_str=True))
 
-Stage = Literal["check", "plan", "train", "deploy", "invoke", "destroy", "all"]
+Stage = Literal["check", "plan", "simulate", "train", "deploy", "invoke", "destroy", "all"]
 Severity = Literal["info", "low", "medium", "high", "critical"]
 STAGES: tuple[str, ...] = get_args(Stage)
 SEVERITIES: tuple[str, ...] = get_args(Severity)
@@ -71,6 +72,12 @@ Float = Annotated[float, Strict(), AllowInfNan(False)]
 Bool = Annotated[bool, Strict()]
 
 
+def _strict_int(value: Any) -> Any:
+    """Before a ``Literal`` of integers (which pydantic cannot make strict): 1024.0 is not 1024."""
+    _require(type(value) is int, "", f"{value!r} is not an integer (strict: no booleans, strings or fractions)")
+    return value
+
+
 def _matching(pattern: str, problem: str) -> Any:
     """A string the whole of which must match ``pattern`` (``re.fullmatch``: no anchors needed, and
     no ``$`` that lets a trailing newline through); a mismatch reads "<key>: '<value>' <problem>"."""
@@ -94,7 +101,9 @@ def _require(condition: bool, key: str, message: str) -> None:
 
 
 def _data_source(source: str) -> str:
-    _require(source.startswith(("builtin:", "s3://", "/", "./", "../", "~")) or "://" not in source, "",
+    # builtin:digits is the only built-in data set (runner/app/training_data.py).
+    _require(source == "builtin:digits" or (not source.startswith("builtin:") and (
+        source.startswith(("s3://", "/", "./", "../", "~")) or "://" not in source)), "",
              f"{source!r} must be builtin:digits, a local path or an s3:// URI")
     _require("\n" not in source and "\r" not in source, "", f"{source!r} contains a line break")
     if source.startswith("s3://"):
@@ -205,6 +214,8 @@ Capacity = Annotated[Int, Field(ge=1, le=MAX_VARIANT_INSTANCES)]
 Percent = Annotated[Int, Field(ge=1, le=100)]
 VolumeGb = Annotated[Int, Field(ge=1, le=16384)]
 Budget = Annotated[Float, Field(ge=0)]
+# A price in USD: never negative (a negative price would hide a cost from the budgets).
+Price = Annotated[Float, Field(ge=0)]
 NonEmpty = Field(min_length=1)
 # EC2 resource ids: a prefix and 8 or 17 hex digits (EC2 User Guide, "Resource IDs").
 SubnetId = Annotated[str, _matching(r"subnet-([0-9a-f]{8}|[0-9a-f]{17})", "is not a subnet id (subnet-0123abcd...)")]
@@ -217,6 +228,66 @@ LearningRate = Annotated[Float, Field(ge=LEARNING_RATE_BOUNDS[0], le=LEARNING_RA
 BatchSize = Annotated[Int, Field(ge=BATCH_SIZE_BOUNDS[0], le=BATCH_SIZE_BOUNDS[1])]
 SecurityGroupId = Annotated[str, _matching(r"sg-([0-9a-f]{8}|[0-9a-f]{17})",
                                            "is not a security group id (sg-0123abcd...)")]
+
+
+# KMS key identifiers (AWS KMS Developer Guide, "Key identifiers (KeyId)"; KMS API reference,
+# DescribeKey KeyId): a key id, a key ARN (arn:PARTITION:kms:REGION:ACCOUNT:key/KEY-ID), an alias
+# name ("alias/" + a name; CreateAlias AliasName: 1-256 characters of letters, digits, '/', '_'
+# and '-') or an alias ARN (arn:PARTITION:kms:REGION:ACCOUNT:alias/NAME). A key id is a UUID, or
+# "mrk-" and 32 hex digits for a multi-Region key; the character set is checked here, not the UUID
+# shape (the APIs' own pattern, botocore's sagemaker KmsKeyId [a-zA-Z0-9:/_-]*, does the same).
+KMS_KEY_FORMS = ("key id", "key ARN", "alias name", "alias ARN")
+_KMS_KEY_ID = r"[A-Za-z0-9-]{1,2048}"
+_KMS_ALIAS_NAME = r"alias/[A-Za-z0-9/_-]{1,250}"
+_KMS_ARN = re.compile(r"arn:(?P<partition>aws(-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?):kms:"
+                      r"(?P<region>[a-z]{2}(-[a-z]+)+-\d):(?P<account>\d{12}):(?P<kind>key|alias)/(?P<rest>.+)")
+
+
+def kms_key_form(key: str) -> str | None:
+    """Which of ``KMS_KEY_FORMS`` ``key`` is written in, or None for none of them."""
+    if (arn := _KMS_ARN.fullmatch(key)) is not None:
+        if arn["kind"] == "key":
+            return "key ARN" if re.fullmatch(_KMS_KEY_ID, arn["rest"]) else None
+        return "alias ARN" if re.fullmatch(_KMS_ALIAS_NAME, f"alias/{arn['rest']}") else None
+    if key.startswith("alias/"):
+        return "alias name" if re.fullmatch(_KMS_ALIAS_NAME, key) else None
+    if key.startswith("arn:"):
+        return None
+    return "key id" if re.fullmatch(_KMS_KEY_ID, key) else None
+
+
+def partition_of(region: str) -> str:
+    """The ARN partition of ``region`` (AWS General Reference, "ARN format"): aws-cn for China,
+    aws-us-gov for GovCloud (US), aws for the commercial regions."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("us-iso-"):
+        return "aws-iso"
+    if region.startswith("us-isob-"):
+        return "aws-iso-b"
+    return "aws"
+
+
+def _kms_key(key: str | None, config_key: str, accepted: tuple[str, ...], api: str, region: str) -> None:
+    """``key`` (a config's KMS key, null: none) is in a form ``api`` takes, and an ARN names a key
+    of the target's region and partition."""
+    if key is None:
+        return
+    form = kms_key_form(key)
+    forms = accepted[0] if len(accepted) == 1 else f"{', '.join(accepted[:-1])} or {accepted[-1]}"
+    _require(form is not None, config_key, f"{key!r} is not a KMS key identifier; {api} takes a {forms}")
+    _require(form in accepted, config_key, f"{key!r} is a KMS {form}; {api} takes a {forms} only")
+    if (arn := _KMS_ARN.fullmatch(key)) is not None:
+        # KMS keys are regional: a key (a multi-Region key's replica too) is used in the Region in
+        # its ARN only, and none of these APIs takes a key of another Region (AWS KMS Developer
+        # Guide, "Multi-Region keys in AWS KMS": "AWS KMS keys are specific to a single AWS Region";
+        # EBS User Guide, "Amazon EBS encryption": the KMS key must be in the volume's Region).
+        _require(arn["region"] == region, config_key,
+                 f"{key!r} is a key of {arn['region']}; the target is in {region} (KMS keys are regional)")
+        _require(arn["partition"] == partition_of(region), config_key,
+                 f"{key!r} is in partition {arn['partition']!r}; {region} is in {partition_of(region)!r}")
 
 
 @_STRICT_KEYS
@@ -381,7 +452,8 @@ class EndpointSettings:
     framework_version: str
     py_version: str
     top_k: Percent
-    serverless_memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144]
+    # ProductionVariantServerlessConfig MemorySizeInMB: 1024 to 6144 in steps of 1024.
+    serverless_memory_mb: Annotated[Literal[1024, 2048, 3072, 4096, 5120, 6144], BeforeValidator(_strict_int)]
     serverless_max_concurrency: Annotated[Int, Field(ge=1, le=200)]
 
     @model_validator(mode="after")
@@ -473,6 +545,14 @@ class Scope:
         return self
 
 
+# IAM API reference, AttachRolePolicy PolicyArn, and IAM User Guide, "IAM identifiers": a managed
+# policy's ARN, arn:PARTITION:iam::aws:policy/... (AWS managed) or arn:PARTITION:iam::ACCOUNT:policy/...
+# with a path and a name of letters, digits and +=,.@_- (1-128).
+PolicyArn = Annotated[str, _matching(r"arn:aws(-cn|-us-gov)?:iam::(aws|\d{12}):policy/([\w+=,.@-]+/)*[\w+=,.@-]{1,128}",
+                                     "is not a managed policy ARN (arn:aws:iam::aws:policy/NAME or "
+                                     "arn:aws:iam::ACCOUNT:policy/NAME)")]
+
+
 @_STRICT_KEYS
 @dataclass
 class RoleSettings:
@@ -481,7 +561,7 @@ class RoleSettings:
     used_by: Annotated[list[Literal["training", "endpoint", "function", "notebook", "ec2_training"]], NonEmpty]
     scopes: list[Scope]
     # Optional per role, so the schema holds the default (conf/iam states it anyway).
-    managed_policy_arns: list[str] = field(default_factory=list)
+    managed_policy_arns: list[PolicyArn] = field(default_factory=list)
 
 
 RoleKey = Annotated[str, _matching(r"[a-z][a-z0-9_]*", "is not a role key: role keys are snake_case names")]
@@ -582,14 +662,15 @@ class PolicySettings:
 @_STRICT_KEYS
 @dataclass
 class LambdaPricing:
-    provisioned_gb_second: Float
-    requests_per_million: Float
+    provisioned_gb_second: Price
+    gb_second: Price  # on-demand duration, x86 (CAPACITY.md §3.5)
+    requests_per_million: Price
 
 
 @_STRICT_KEYS
 @dataclass
 class ServerlessPricing:
-    gb_second: Float
+    gb_second: Price
 
 
 @_STRICT_KEYS
@@ -597,12 +678,13 @@ class ServerlessPricing:
 class PricingSettings:
     as_of: str
     region: str  # the target's region: see Settings
-    hours_per_month: Int
+    # Hours a month an always-on resource is billed (AWS's calculator: 730); a month has at most 744.
+    hours_per_month: Annotated[Int, Field(ge=1, le=744)]
     spot_discount: Annotated[Float, Field(ge=0, le=0.95)]
-    hosting: dict[str, Float]
-    training: dict[str, Float]
-    notebook: dict[str, Float]
-    ec2: dict[str, Float]
+    hosting: dict[str, Price]
+    training: dict[str, Price]
+    notebook: dict[str, Price]
+    ec2: dict[str, Price]
     # `lambda` is a Python keyword; the YAML key stays `lambda`, see _PRICING_LAMBDA_KEY.
     lambda_: LambdaPricing
     serverless: ServerlessPricing
@@ -624,6 +706,58 @@ class DestroySettings:
 @dataclass
 class InvokeSettings:
     samples: Percent
+
+
+@_STRICT_KEYS
+@dataclass
+class TrafficSettings:
+    """A traffic profile (conf/traffic/, docs/capacity.md): each profile sets its own keys; which
+    ones a profile needs and their ranges are checked by runner.capacity.traffic."""
+
+    profile: Literal["constant", "diurnal", "bursty", "step", "trace"]
+    minutes: Annotated[Int, Field(ge=1, le=7 * 1440)]
+    seed: Annotated[Int, Field(ge=0)]
+    rps: Float | None = None
+    mean_rps: Float | None = None
+    amplitude: Float | None = None
+    peak_hour: Float | None = None
+    cv: Float | None = None
+    burst_rps: Float | None = None
+    base_minutes: Float | None = None
+    burst_minutes: Float | None = None
+    steps: list[list[Float]] | None = None
+    path: str | None = None
+    function: str | Int | None = None
+    scale: Float | None = None
+
+
+@_STRICT_KEYS
+@dataclass
+class SimulateSettings:
+    """The capacity model's parameters (docs/capacity.md): null takes the measured or shipped
+    figure (service time) or the instance type's (workers)."""
+
+    calibrate: Bool
+    service_ms: Annotated[Float, Field(gt=0, le=600_000)] | None
+    service_cv: Annotated[Float, Field(ge=0, le=10)] | None
+    workers: Annotated[Int, Field(ge=1, le=192)] | None
+    queue: Annotated[Int, Field(ge=0, le=10_000)]
+    startup_s: Annotated[Float, Field(ge=0, le=3600)]
+    lambda_overhead_ms: Annotated[Float, Field(ge=0, le=900_000)]
+    cold_start_ms: Annotated[Float, Field(ge=0, le=10_000)]
+    keep_warm_minutes: Annotated[Int, Field(ge=1, le=1440)]
+    alarm_high_minutes: Annotated[Int, Field(ge=1, le=60)]
+    alarm_low_minutes: Annotated[Int, Field(ge=1, le=60)]
+    scale_in_ratio: Annotated[Float, Field(gt=0, le=1)]
+
+
+@_STRICT_KEYS
+@dataclass
+class SloSettings:
+    """What a simulated day must meet (null: no objective); the gate's SG-CAP rules read them."""
+
+    p99_ms: Annotated[Float, Field(gt=0)] | None
+    error_rate: Annotated[Float, Field(ge=0, le=1)] | None
 
 
 @_STRICT_KEYS
@@ -660,6 +794,9 @@ class Settings:
     destroy: DestroySettings
     invoke: InvokeSettings
     sweep: SweepSettings
+    traffic: TrafficSettings
+    simulate: SimulateSettings
+    slo: SloSettings
 
     @model_validator(mode="after")
     def _across_groups(self) -> Settings:
@@ -671,6 +808,11 @@ class Settings:
         _require(problem is None, "name", f"makes the bucket name {bucket!r} (account zeroed), which {problem}")
         # IAM role names are <name>-<role key with '-'> (ResourceNames.role_name): at most 64
         # characters (IAM API reference, CreateRole RoleName).
+        # Every part the stack deploys or runs has a role to run as (runner.stack.parts.active_parts).
+        used = {part for role in self.iam.roles.values() for part in role.used_by}
+        for part in self._active_parts():
+            _require(part in used, "iam.roles",
+                     f"no role has used_by: [{part}], and the stack runs {part} (give one role used_by: [{part}])")
         for key in self.iam.roles:
             role_name = f"{self.name}-{key.replace('_', '-')}"
             _require(len(role_name) <= IAM_ROLE_NAME_MAX, f"iam.roles.{key}",
@@ -701,7 +843,117 @@ class Settings:
                 _known_instance(instance_type, getattr(prices, use), use, f"policy.allowed_instance_types.{use}[{i}]")
         _require(prices.region == self.target.region, "pricing",
                  f"the price snapshot is for {prices.region}, the target is in {self.target.region}")
+        self._kms_keys()
+        self._data_readable()
+        _images(self)
         return self
+
+    def _active_parts(self) -> list[str]:
+        """The parts this configuration deploys or runs, as runner.stack.parts.active_parts says."""
+        launcher = {"sagemaker": ["training"], "ec2": ["ec2_training"]}.get(self.training.launcher, [])
+        return ["endpoint", "function", *launcher, *(["notebook"] if self.notebook.enabled else [])]
+
+    def _kms_keys(self) -> None:
+        """Each KMS key in a form the API that receives it takes (botocore's models and the API
+        reference pages named here), in the target's region."""
+        region, t = self.target.region, self.training
+        all_forms = KMS_KEY_FORMS
+        # SageMaker API reference, CreateEndpointConfig KmsKeyId: key id, key ARN, alias name or
+        # alias ARN (botocore's sagemaker model, shape KmsKeyId).
+        _kms_key(self.endpoint.kms_key_id, "endpoint.kms_key_id", all_forms, "CreateEndpointConfig KmsKeyId", region)
+        # CreateNotebookInstance KmsKeyId: the same KmsKeyId shape as CreateEndpointConfig's in
+        # botocore's sagemaker model ([a-zA-Z0-9:/_-]*), whose page lists the four forms; the
+        # notebook's page lists none, so the four are taken.
+        _kms_key(self.notebook.kms_key_id, "notebook.kms_key_id", all_forms, "CreateNotebookInstance KmsKeyId", region)
+        if t.launcher == "ec2":
+            # EC2 API reference, EbsBlockDevice KmsKeyId (RunInstances BlockDeviceMappings): "key ID,
+            # key alias, key ARN, or alias ARN".
+            _kms_key(t.volume_kms_key_id, "training.volume_kms_key_id", all_forms,
+                     "EC2 RunInstances EbsBlockDevice KmsKeyId", region)
+        else:
+            # SageMaker API reference, ResourceConfig VolumeKmsKeyId (and HyperParameterTuning
+            # ResourceConfig): a key id or a key ARN only; the same key is OutputDataConfig KmsKeyId,
+            # which takes all four. The local launcher runs SageMaker's job definition, so the same.
+            _kms_key(t.volume_kms_key_id, "training.volume_kms_key_id", ("key id", "key ARN"),
+                     "SageMaker CreateTrainingJob ResourceConfig.VolumeKmsKeyId", region)
+        # Lambda API reference, CreateFunction KMSKeyArn: "The ARN of the KMS customer managed key"
+        # (botocore's lambda model, shape KMSKeyArn: (arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()), so a
+        # key ARN only: no key id, no alias (an alias ARN names no key of its own).
+        _kms_key(self.function.kms_key_arn, "function.kms_key_arn", ("key ARN",), "Lambda CreateFunction KMSKeyArn",
+                 region)
+
+    def _data_readable(self) -> None:
+        """An s3:// data set cannot be read by a stage that reads the data on target=local: local
+        training (runner/app/training_data.py) syncs it from the target's S3, and the emulator a
+        run starts holds nothing of the user's. Only with target.endpoint_url (an emulator the user
+        started, and may have put the data in) is it left to the stage's check (require_s3_data).
+        stage=all is left to that check too: it is the composed default, under which presets that
+        target AWS (data=dog_images) are checked and planned on the local target."""
+        if self.target.kind != "local" or self.target.endpoint_url is not None:
+            return
+        reads_data = self.stage == "train" or (self.stage == "invoke" and self.image is None)
+        _require(not (reads_data and self.data.source.startswith("s3://")), "data.source",
+                 f"{self.data.source} cannot be read on target=local with stage={self.stage} (the local emulator's "
+                 "S3 starts empty and local training reads folders on this machine): use a local folder with "
+                 "train/ valid/ test/, data=digits, or target=aws")
+
+
+def _images(settings: Settings) -> None:
+    """The training image and each hosting image resolve with the lookup the stack uses
+    (runner.stack.parts.image_uri: sagemaker-core's image_uris.retrieve, cached per argument set),
+    so validation and use cannot disagree; a version or Python version with no image, or a region
+    the image database does not serve, is refused here naming its key instead of a traceback from
+    the lookup while the stack is built."""
+    e, t, region = settings.endpoint, settings.training, settings.target.region
+    training_type = t.instance_type if t.instance_type.startswith("ml.") else "ml." + t.instance_type
+    _image(t.framework_version, t.py_version, region, training_type, "training", "training",
+           "training.instance_type")
+    for name, variant in e.variants.items():
+        _image(e.framework_version, e.py_version, region, variant.instance_type, "inference", "endpoint",
+               f"endpoint.variants.{name}.instance_type")
+
+
+def _image(version: str, py_version: str, region: str, instance_type: str, scope: str, group: str,
+           instance_key: str) -> None:
+    # An empty version would be "the latest" to the SDK: a typo, not a choice.
+    _require(re.fullmatch(r"\d+(\.\d+){1,2}", version) is not None, f"{group}.framework_version",
+             f"{version!r} is not a PyTorch version (e.g. 2.5 or 2.5.1)")
+    _require(re.fullmatch(r"py\d+", py_version) is not None, f"{group}.py_version",
+             f"{py_version!r} is not a Python version tag (e.g. py311)")
+    problem = _image_problem(version, py_version, region, instance_type, scope)
+    if problem is None:
+        return
+    kind, supported = problem
+    where = "sagemaker-core's image database (sagemaker.core.image_uris)"
+    if kind == "version":
+        _fail(f"{group}.framework_version",
+              f"{version!r} has no SageMaker PyTorch {scope} image in {where}; versions: {supported}")
+    if kind == "py_version":
+        _fail(f"{group}.py_version", f"{py_version!r} has no SageMaker PyTorch {version} {scope} image for "
+                                     f"{instance_type} in {where}; Python versions: {supported}")
+    if kind == "region":
+        _fail("target.region", f"{region!r} has no SageMaker PyTorch {scope} image in {where}; regions: {supported}")
+    _fail(instance_key, f"{instance_type!r} has no SageMaker PyTorch {version} {scope} image in {where} ({supported})")
+
+
+@cache
+def _image_problem(version: str, py_version: str, region: str, instance_type: str,
+                   scope: str) -> tuple[str, str] | None:
+    """None when the image resolves; else what is unsupported and what is: ("version" | "py_version" |
+    "region" | "other", the SDK's list or message)."""
+    from runner.stack.parts import image_uri  # lazily: the stack's own lookup (and cache); imports the SDK
+
+    try:
+        image_uri(version, py_version, region, instance_type, scope)
+    except Exception as exc:  # the SDK raises ValueError; any failure means no image
+        message = " ".join(str(exc).split())
+        found = re.search(r"Unsupported (pytorch version|Python version|region)\b.*?Supported [^:]*: (.*?)\.?$",
+                          message)
+        if found is None:
+            return "other", message
+        kind = {"pytorch version": "version", "Python version": "py_version", "region": "region"}[found[1]]
+        return kind, found[2]
+    return None
 
 
 def _known_instance(instance_type: str, prices: dict[str, float], use: str, key: str) -> None:
@@ -715,7 +967,7 @@ _SETTINGS = TypeAdapter(Settings)
 
 def load_settings(cfg: DictConfig | dict) -> Settings:
     """Validate a composed config and return typed settings, or raise ``ConfigError``."""
-    raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    raw = _resolved(cfg) if isinstance(cfg, DictConfig) else dict(cfg)
     assert isinstance(raw, dict)  # a composed config is a mapping
     container: dict[str, Any] = {str(key): value for key, value in raw.items() if key != "hydra"}
     pricing = container.get("pricing")
@@ -727,6 +979,31 @@ def load_settings(cfg: DictConfig | dict) -> Settings:
         return _SETTINGS.validate_python(container)
     except ValidationError as exc:
         raise ConfigError(_describe_validation_error(exc)) from None
+
+
+def _resolved(cfg: DictConfig) -> Any:
+    """The config as plain containers with every interpolation resolved; one that does not resolve
+    (``name=${nope}``, ``${oc.env:UNSET}``, an unknown resolver) is a ConfigError naming its key."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        key = str(getattr(exc, "full_key", "") or "") or "config"
+        written = _unresolved_text(cfg, key)
+        reason = " ".join(str(getattr(exc, "msg", None) or exc).split("full_key:")[0].split())
+        raise ConfigError(f"{key}: {written}does not resolve ({reason})") from None
+
+
+def _unresolved_text(cfg: DictConfig, key: str) -> str:
+    """The interpolation as written at ``key`` ("'${nope}' "), or "" when it cannot be told."""
+    node: Any = OmegaConf.to_container(cfg, resolve=False)
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", key):
+        try:
+            node = node[int(index)] if index else node[name]
+        except (KeyError, IndexError, TypeError):
+            return ""
+    return f"{node!r} " if isinstance(node, str) else ""
 
 
 def _describe_validation_error(exc: ValidationError) -> str:

@@ -92,9 +92,10 @@ def test_aws_without_credentials_fails_at_once(run_main, tmp_path: Path) -> None
 
 def test_unreadable_s3_data_stops_before_the_launcher_creates_anything(run_main, tmp_path: Path) -> None:
     """The reference preset's data.source is a placeholder: on the local target the emulator's S3 is
-    empty, so training stops with one line naming the key, before any role or job is created."""
+    empty, so training stops with one line naming the key, before any role or job is created.
+    (stage=all: with stage=train the settings refuse it before the gate, tests/runner/core/test_settings_strict.py.)"""
     run_dir = tmp_path / "run"
-    result = run_main("stage=train", "experiment=reference_2023",
+    result = run_main("stage=all", "experiment=reference_2023",
                             "notebook.subnet_id=subnet-0123456789abcdef0",
                             "notebook.security_group_ids=[sg-0123456789abcdef0]", f"hydra.run.dir={run_dir}",
                       f"workdir={tmp_path / 'work'}", timeout=300)

@@ -46,9 +46,12 @@ def test_production_preset_passes_as_shipped():
 
 
 def test_a_volume_key_on_local_instance_storage_fails_production():
-    i = make("experiment=production", "training.volume_kms_key_id=alias/aws/sagemaker")
+    # A key ARN: VolumeKmsKeyId takes no alias (the settings refuse alias/aws/sagemaker there), and a
+    # customer key also needs kms:Encrypt on the training role (SG-IAM-009).
+    i = make("experiment=production",
+             "training.volume_kms_key_id=arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab")
     result = evaluate(i.settings, i.stack, i.costs)
-    assert {f.rule_id for f in result.blocking} == {"SG-SAN-008"}
+    assert {f.rule_id for f in result.blocking} == {"SG-SAN-008", "SG-IAM-009"}
 
 
 @pytest.mark.parametrize("overrides, expected", [

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from policy_helpers import SM, Case, assert_fails, assert_passes
+from policy_helpers import KEY_ARN, SM, Case, assert_fails, assert_passes
 
 RULE = "SG-SAN-008"
 FAILING = [
-    Case(("training=sagemaker", "training.volume_kms_key_id=alias/aws/sagemaker"), severity="high",
+    # A key id or key ARN: ResourceConfig.VolumeKmsKeyId takes no alias (settings refuse one).
+    Case(("training=sagemaker", f"training.volume_kms_key_id={KEY_ARN}"), severity="high",
          resource="TrainingJob", config_key="training.volume_kms_key_id"),
     Case(("endpoint.variants.AllTraffic.instance_type=ml.g4dn.xlarge",), resource="EndpointConfig", config_key="endpoint.kms_key_id"),
 ]
 PASSING = [
     Case(SM),
-    Case(("training=sagemaker", "training.instance_type=ml.m5.xlarge", "training.volume_kms_key_id=alias/aws/sagemaker")),
+    Case(("training=sagemaker", "training.instance_type=ml.m5.xlarge", f"training.volume_kms_key_id={KEY_ARN}")),
 ]
 
 
