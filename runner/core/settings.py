@@ -900,7 +900,7 @@ class Settings:
 
 def _images(settings: Settings) -> None:
     """The training image and each hosting image resolve with the lookup the stack uses
-    (runner.stack.parts.image_uri: sagemaker-core's image_uris.retrieve, cached per argument set),
+    (runner.core.images.image_uri: sagemaker-core's image_uris.retrieve, cached per argument set),
     so validation and use cannot disagree; a version or Python version with no image, or a region
     the image database does not serve, is refused here naming its key instead of a traceback from
     the lookup while the stack is built."""
@@ -941,7 +941,7 @@ def _image_problem(version: str, py_version: str, region: str, instance_type: st
                    scope: str) -> tuple[str, str] | None:
     """None when the image resolves; else what is unsupported and what is: ("version" | "py_version" |
     "region" | "other", the SDK's list or message)."""
-    from runner.stack.parts import image_uri  # lazily: the stack's own lookup (and cache); imports the SDK
+    from runner.core.images import image_uri  # lazily: the stack's own lookup (and cache); imports the SDK
 
     try:
         image_uri(version, py_version, region, instance_type, scope)

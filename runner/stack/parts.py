@@ -8,25 +8,14 @@ composition of them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
+from runner.core.images import image_uri
 from runner.core.names import STACK_TAG, ResourceNames
 from runner.core.settings import Settings
 from runner.core.variants import production_variants
 
 # The parts of a stack a role's ``used_by`` can name.
 PARTS = ("training", "endpoint", "function", "notebook", "ec2_training")
-
-
-@lru_cache(maxsize=32)
-def image_uri(framework_version: str, py_version: str, region: str, instance_type: str, scope: str) -> str:
-    """The PyTorch Deep Learning Container URI, from sagemaker-core's offline image database."""
-    from sagemaker.core import image_uris  # ≈80 ms; only when a stack is built
-
-    return image_uris.retrieve(
-        "pytorch", region=region, version=framework_version, py_version=py_version,
-        instance_type=instance_type, image_scope=scope,
-    )
 
 
 def active_parts(settings: Settings) -> set[str]:

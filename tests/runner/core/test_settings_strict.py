@@ -291,7 +291,7 @@ def test_image_versions_the_sdk_cannot_resolve(overrides: list[str], key: str, f
 
 
 def test_image_versions_validation_takes_what_the_stack_uses() -> None:
-    from runner.stack.parts import image_uri
+    from runner.core.images import image_uri
 
     s = compose_settings(["training.framework_version=2.5.1", "endpoint.framework_version=2.4"])
     assert image_uri("2.5.1", s.training.py_version, "us-east-1", "ml.m5.xlarge", "training").endswith(":2.5.1-cpu-py311")
