@@ -14,7 +14,7 @@ the documented bounds (AWS API references and user guides, the comments of conf/
 runner/core/settings.py, README's tables), never by calling the implementation; it checks only
 necessary conditions, so a refusal is never asserted against it, only an acceptance.
 
-Default: a fixed sample (derandomized, ``max_examples=150``); ``SAGEGATE_EXHAUSTIVE=1`` (or
+Default: a fixed sample (derandomized, ``max_examples=100``); ``SAGEGATE_EXHAUSTIVE=1`` (or
 ``pytest --exhaustive``) runs 2,000 random examples. Both print their counts.
 """
 
@@ -525,7 +525,7 @@ def check_one(overrides: list[str]) -> str:
     return "accepted"
 
 
-MAX_EXAMPLES = 2000 if exhaustive() else 150
+MAX_EXAMPLES = 2000 if exhaustive() else 100
 
 
 @pytest.mark.sampled
