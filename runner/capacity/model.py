@@ -16,15 +16,20 @@ from runner.capacity.autoscaling import ScalingPolicy, TargetTracking
 from runner.capacity.queueing import (
     Grid,
     InstanceAnswer,
+    busy_tail,
     erlang_b_scalar,
     instance_answer,
     poisson_quantile,
     quantiles,
     service_pmf,
+    wait_factor,
 )
 
 RATE_BUCKET = 0.01  # relative width of the arrival-rate buckets the instance answers are cached by
 BUSY_QUANTILE = 0.999  # on-demand environments kept busy: this quantile of the concurrency
+LIMIT_SD = 2.0  # instance_limit: binomial standard deviations above R/n
+BOUNDED_BELOW = 5000  # busy_tail is tried for reserved concurrency below this (its cost grows with R)
+Key = tuple[int | None, int, int]  # an instance answer's cache key: (rate bucket, routes, holding limit)
 
 
 @dataclass(frozen=True)
@@ -59,30 +64,43 @@ class DayResult:
                 for row in zip(*columns, strict=True)]
 
 
+def instance_limit(reserved: int, routes: int) -> int:
+    """The most requests one of ``routes`` instances holds when Lambda's R environments are all in
+    the endpoint, split at random: R/n plus two binomial standard deviations."""
+    share = reserved / routes
+    return max(1, math.ceil(share + LIMIT_SD * math.sqrt(share * (1.0 - 1.0 / routes))))
+
+
 class _Instances:
     """Instance answers by arrival-rate bucket, on one latency grid."""
 
     def __init__(self, p: PathParams, cv_a: float):
         self.p, self.cv_a = p, cv_a
         self.service_s = p.service_ms / 1000.0
-        shape = (cv_a * cv_a + p.service_cv * p.service_cv) / 2.0
+        shape = wait_factor(cv_a, p.service_cv, 1)
         self.grid = Grid.for_service(self.service_s, p.workers, p.queue, shape)
         self.service = service_pmf(self.grid, self.service_s, p.service_cv)
-        self._cache: dict[int | None, InstanceAnswer] = {}
-        self._quantiles: dict[int | None, list[float]] = {}
+        self._cache: dict[Key, InstanceAnswer] = {}
+        self._quantiles: dict[Key, list[float]] = {}
 
-    @staticmethod
-    def bucket(rate: float) -> int | None:
-        return None if rate <= 0 else round(math.log(rate) / RATE_BUCKET)
+    def bucket(self, rate: float, routes: int) -> Key:
+        """The cache key of an instance among ``routes`` receiving ``rate`` requests/s: its rate's
+        bucket, the instance count when it matters (random routing thins a non-Poisson stream) and
+        the most requests it can hold (``instance_limit``, when below workers + queue)."""
+        limit = min(instance_limit(self.p.reserved, routes), self.p.workers + self.p.queue)
+        return (None if rate <= 0 else round(math.log(rate) / RATE_BUCKET),
+                1 if abs(self.cv_a - 1.0) < 1e-9 else routes, limit)
 
-    def answer(self, key: int | None) -> InstanceAnswer:
+    def answer(self, key: Key) -> InstanceAnswer:
         if key not in self._cache:
-            rate = 0.0 if key is None else math.exp(key * RATE_BUCKET)
-            self._cache[key] = instance_answer(rate, self.service_s, self.p.service_cv, self.cv_a, self.p.workers,
-                                               self.p.queue, self.grid, self.service)
+            bucket, routes, limit = key
+            rate = 0.0 if bucket is None else math.exp(bucket * RATE_BUCKET)
+            self._cache[key] = instance_answer(rate * routes, self.service_s, self.p.service_cv, self.cv_a,
+                                               self.p.workers, self.p.queue, self.grid, self.service, routes,
+                                               limit)
         return self._cache[key]
 
-    def minute_quantiles(self, key: int | None) -> list[float]:
+    def minute_quantiles(self, key: Key) -> list[float]:
         if key not in self._quantiles:
             self._quantiles[key] = quantiles(self.answer(key).response_pmf, self.grid, (0.5, 0.99))
         return self._quantiles[key]
@@ -109,7 +127,7 @@ def simulate(counts: np.ndarray, cv_a: float, p: PathParams) -> DayResult:
     out = {k: np.zeros(n_minutes) for k in (
         "arrivals", "instances", "billed", "throttled", "throttled_rate", "rejected", "served", "cold_starts",
         "p50_ms", "p99_ms", "lambda_busy_s", "over_target", "at_max", "starting")}
-    day_weights: dict[int | None, float] = {}
+    day_weights: dict[Key, float] = {}
     day_extra = np.zeros(instances.grid.points)  # minutes with cold starts, added as they are
     warm_history: deque[float] = deque(maxlen=max(p.keep_warm_minutes, 1))
     cold_share = 0.0
@@ -120,15 +138,30 @@ def simulate(counts: np.ndarray, cv_a: float, p: PathParams) -> DayResult:
         over_rate = max(0.0, arrivals - rate_cap * 60.0)
         rate_in = (arrivals - over_rate) / 60.0
         # Lambda's concurrency depends on the endpoint's latency, which depends on what Lambda
-        # lets through: a few fixed-point steps settle it.
-        blocked, key = 0.0, _Instances.bucket(rate_in / serving)
+        # lets through: the throttled fraction b solves b = B(rate_in x D(b)), D the holding time at
+        # the endpoint rate rate_in (1 - b). B(...) - b falls as b grows: fixed-point steps, kept
+        # inside the bracket they establish (bisection when a step leaves it), until the endpoint's
+        # rate bucket repeats.
+        blocked, lo, hi = 0.0, 0.0, 1.0
+        key = instances.bucket(rate_in / serving, serving)
         answer = instances.answer(key)
-        for _ in range(4):
+        for _ in range(30):
             duration = overhead_s + (1.0 - answer.rejected) * answer.mean_response_s + cold_share * cold_s
             offered = rate_in * duration
-            blocked = erlang_b_scalar(offered, p.reserved, cv_a)
-            new_key = _Instances.bucket(rate_in * (1.0 - blocked) / serving)
-            if new_key == key:
+            new_blocked = erlang_b_scalar(offered, p.reserved, cv_a)
+            if new_blocked > 1e-6 and p.reserved < BOUNDED_BELOW:
+                # Erlang B counts busy environments as Poisson; when the endpoint's bounded queue
+                # holds most of them, they cannot exceed its capacity plus those outside the call.
+                bound = busy_tail(answer.occupancy, serving, rate_in * (overhead_s + cold_share * cold_s),
+                                  p.reserved)
+                new_blocked = min(new_blocked, bound)
+            if new_blocked > blocked:
+                lo = blocked
+            else:
+                hi = blocked
+            blocked = new_blocked if lo <= new_blocked <= hi else 0.5 * (lo + hi)
+            new_key = instances.bucket(rate_in * (1.0 - blocked) / serving, serving)
+            if new_key == key or hi - lo < 1e-4:
                 break
             key, answer = new_key, instances.answer(new_key)
         throttled_concurrency = rate_in * 60.0 * blocked

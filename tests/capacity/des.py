@@ -46,25 +46,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from runner.capacity.autoscaling import ScalingPolicy, TargetTracking
-
-
-@dataclass(frozen=True)
-class PathParams:
-    """The same fields as runner.capacity.model.PathParams (simulate_des reads them by name, so it
-    takes either)."""
-
-    reserved: int  # Lambda reserved concurrency R (environments at most; 10 R invocations/s)
-    provisioned: int  # P environments always warm (P <= R)
-    lambda_overhead_ms: float  # handler time outside the endpoint call
-    cold_start_ms: float
-    keep_warm_minutes: int  # an idle on-demand environment is reused for this long
-    workers: int  # model-server workers per instance (c)
-    queue: int  # waiting places per instance (Q); an instance holds K = c + Q
-    service_ms: float  # mean service time of one request on one worker
-    service_cv: float
-    scaling: ScalingPolicy
-    initial_instances: int
+from runner.capacity.autoscaling import TargetTracking
+from runner.capacity.model import PathParams
 
 
 @dataclass
