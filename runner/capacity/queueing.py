@@ -217,9 +217,21 @@ def instance_answer(rate: float, service_s: float, cv_s: float, cv_a: float, wor
         wait_cdf[:reach] += weights[keep] @ cdfs
         wait_cdf[reach:] += weights[keep].sum()
     wait_pmf = np.diff(np.concatenate([[0.0], wait_cdf]))
-    response = np.clip(signal.fftconvolve(wait_pmf, service)[: grid.points], 0.0, None)
+    response = np.clip(_convolve(wait_pmf, service)[: grid.points], 0.0, None)
     mean_wait = float((weights * shapes).sum() / rate_w) if waits > 1e-12 else 0.0
     return InstanceAnswer(0.0 if capped else rejected, waits, mean_wait + service_s, response, p)
+
+
+def _convolve(pmf: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """``pmf`` convolved with ``kernel``: directly over the kernel's support when it is short (a
+    service time with a small CV spans a few dozen cells), else by FFT."""
+    nonzero = np.flatnonzero(kernel > 1e-12)
+    if len(nonzero) and nonzero[-1] - nonzero[0] < 256:
+        first, last = nonzero[0], nonzero[-1] + 1
+        out = np.zeros(len(pmf) + len(kernel) - 1)
+        out[first:first + len(pmf) + last - first - 1] = np.convolve(pmf, kernel[first:last])
+        return out
+    return signal.fftconvolve(pmf, kernel)
 
 
 def quantiles(pmf: np.ndarray, grid: Grid, levels: tuple[float, ...]) -> list[float]:
@@ -295,6 +307,8 @@ def erlang_b_scalar(offered: float, servers: int, cv_a: float = 1.0) -> float:
         b = 1.0
         for k in range(1, servers + 1):
             b = offered * b / (k + offered * b)
+            if b < 1e-15 and k > offered:  # from here on it only falls: no throttling to speak of
+                return 0.0
         return b
     a, r = offered / z, servers / z
     # Erlang B for a non-integer number of servers (Jagerman's continuation):
