@@ -329,14 +329,6 @@ def summarize(samples: list[Sample], windows: list[Window], trim_s: float = 0.0)
     return rows
 
 
-def distinct(windows: list[Window]) -> list[Window]:
-    """The first window of each label, in order."""
-    seen: dict[str, Window] = {}
-    for window in windows:
-        seen.setdefault(window.label, window)
-    return list(seen.values())
-
-
 def table(windows: list[Window], measured: list[dict[str, float]], predicted: list[dict[str, float]]) -> str:
     """Measured vs predicted per window, as text."""
     out = io.StringIO()
