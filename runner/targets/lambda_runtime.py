@@ -410,6 +410,9 @@ def function_url_event(method: str, path: str, headers: dict[str, str], body: by
 def _handler_for(runtime: LambdaRuntime) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes: with Nagle's algorithm a kept-alive client
+        # waits ~40 ms (delayed ACK) for the body of every answer.
+        disable_nagle_algorithm = True
         timeout = IDLE_CONNECTION_TIMEOUT_S  # an idle kept-alive connection does not hold its thread forever
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
