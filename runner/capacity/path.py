@@ -64,9 +64,6 @@ def path_params(settings: Settings, measured: service_time.ServiceTime | None = 
                           f"{len(endpoint.variants)} (docs/capacity.md)")
     [(name, variant)] = endpoint.variants.items()
     instance_type = variant.instance_type
-    if instance_type not in service_time.VCPUS:
-        raise ConfigError(f"endpoint.variants.{name}.instance_type: no vCPU count for {instance_type} in "
-                          "runner/capacity/service_time.py")
     base = measured or service_time.shipped(settings.model.arch, settings.data.image_size)
     if base is None and sim.service_ms is None:
         raise ConfigError(f"simulate.service_ms: no shipped service time for {settings.model.arch} at "
@@ -89,7 +86,7 @@ def path_params(settings: Settings, measured: service_time.ServiceTime | None = 
         reserved=f.reserved_concurrency, provisioned=f.provisioned_concurrency,
         lambda_overhead_ms=sim.lambda_overhead_ms, cold_start_ms=sim.cold_start_ms,
         keep_warm_minutes=sim.keep_warm_minutes,
-        workers=sim.workers or service_time.vcpus(instance_type), queue=sim.queue,
+        workers=sim.workers or settings.pricing.vcpus[instance_type], queue=sim.queue,
         service_ms=service.mean_ms, service_cv=service.cv, scaling=scaling,
         initial_instances=variant.initial_instance_count)
     return params, instance_type, service

@@ -13,15 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# vCPUs per hosting instance type (AWS instance type pages; CAPACITY.md §2.1). ml.X = the EC2 X.
-VCPUS = {
-    "ml.t2.medium": 2,
-    "ml.m5.large": 2, "ml.m5.xlarge": 4, "ml.m5.2xlarge": 8, "ml.m5.4xlarge": 16,
-    "ml.c5.large": 2, "ml.c5.xlarge": 4, "ml.c5.2xlarge": 8, "ml.c5.4xlarge": 16,
-    "ml.g4dn.xlarge": 4, "ml.g4dn.2xlarge": 8, "ml.g5.xlarge": 4, "ml.g5.2xlarge": 8,
-    "ml.p3.2xlarge": 8, "ml.p4d.24xlarge": 96,
-}
-
 # Service time relative to one vCPU of the calibration machine (an assumption, per family):
 # m5 (Xeon Platinum 8175M/8259CL, 3.1 GHz turbo) ~ the reference; c5 (3.4-3.6 GHz) 10 % faster;
 # t2 (older Haswell/Broadwell, burstable) 40 % slower; GPU families: a small CNN at batch 1 is
@@ -50,10 +41,6 @@ SHIPPED = {
 
 def shipped(arch: str, image_size: int) -> ServiceTime | None:
     return SHIPPED.get((arch, image_size))
-
-
-def vcpus(instance_type: str) -> int:
-    return VCPUS[instance_type]
 
 
 def family(instance_type: str) -> str:

@@ -688,6 +688,15 @@ class PricingSettings:
     # `lambda` is a Python keyword; the YAML key stays `lambda`, see _PRICING_LAMBDA_KEY.
     lambda_: LambdaPricing
     serverless: ServerlessPricing
+    # The instance catalogue beside the prices: vCPUs per hosting type (the model server's default
+    # worker count, CAPACITY.md §2.1), read by stage=simulate.
+    vcpus: dict[str, Annotated[Int, Field(ge=1, le=448)]]
+
+    @model_validator(mode="after")
+    def _every_hosting_type_has_vcpus(self) -> PricingSettings:
+        missing = sorted(set(self.hosting) - set(self.vcpus))
+        _require(not missing, "vcpus", f"no vCPU count for hosting type(s) {', '.join(missing)}")
+        return self
 
 
 @_STRICT_KEYS

@@ -132,3 +132,20 @@ def test_calibrate_measures_the_trained_artifact_once(tmp_path, monkeypatch):
     assert simulate_stage(context) == EXIT_OK  # from the cache
     again = json.loads((tmp_path / "run2" / "simulation.json").read_text())["inputs"]
     assert again["service_ms"] == inputs["service_ms"]
+
+
+def test_the_instance_catalogue_beside_the_prices_covers_every_hosting_type():
+    from omegaconf import OmegaConf
+
+    from runner.app.compose import compose_config
+    from runner.core.settings import load_settings
+
+    config = OmegaConf.to_container(compose_config([]), resolve=True)
+    assert set(config["pricing"]["vcpus"]) == set(config["pricing"]["hosting"])
+    del config["pricing"]["vcpus"]["ml.c5.large"]
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert str(caught.value).startswith("pricing.vcpus: ") and "ml.c5.large" in str(caught.value)
+    workers = {t: settings_for("cpu", f"endpoint.variants.AllTraffic.instance_type={t}").pricing.vcpus[t]
+               for t in ("ml.m5.large", "ml.c5.xlarge")}
+    assert workers == {"ml.m5.large": 2, "ml.c5.xlarge": 4}
