@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import sys
 
-import hydra
-from omegaconf import DictConfig
+if __name__ == "__main__":
+    # First, before Hydra and sagegate are even imported: a run that will gate starts its checkov
+    # worker now, so checkov loads on one core while the config is composed, validated and the
+    # stack built on the other (policies/checkov/process.py).
+    from policies.checkov import process
 
-from runner.app.cli import run
-from runner.core.errors import EXIT_BAD_CONFIG, RunExit
+    if process.will_gate(sys.argv[1:]):
+        process.prestart()
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from runner.app.cli import run  # noqa: E402
+from runner.core.errors import EXIT_BAD_CONFIG, RunExit  # noqa: E402
 
 
 @hydra.main(config_path="conf", config_name="config", version_base=None)

@@ -26,24 +26,32 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from policies.checkov.process import (
+    CHECKOV_VENV,
+    CHECKS_DIR,
+    CUSTOM_CHECK_IDS,
+    PARAMS_ENV,
+    REPO_ROOT,
+    WORKER,
+    checkov_environment,
+    take_prestarted,
+)
 from policies.checkov.severity import remediation_for, severity_for
 from policies.model import Finding, GateError
-from runner.core.settings import Settings
-from runner.stack.model import Stack
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CHECKOV_VENV = REPO_ROOT / ".venv-checkov"
-CHECKS_DIR = Path(__file__).resolve().parent / "checks"
-WORKER = Path(__file__).resolve().parent / "worker.py"
-CUSTOM_CHECK_IDS = ("CKV_SG_001", "CKV_SG_002")
+if TYPE_CHECKING:
+    from runner.core.settings import Settings
+    from runner.stack.model import Stack
+
+__all__ = ["CHECKOV_VENV", "CHECKS_DIR", "CUSTOM_CHECK_IDS", "PARAMS_ENV", "REPO_ROOT", "WORKER",
+           "checkov_environment"]
 # Which resource types each custom check must report on (a missing result there means UNKNOWN).
 CUSTOM_CHECK_TYPES = {
     "CKV_SG_001": ("AWS::Lambda::Function",),
     "CKV_SG_002": ("AWS::SageMaker::EndpointConfig", "AWS::SageMaker::NotebookInstance"),
 }
-PARAMS_ENV = "SAGEGATE_CHECKOV_PARAMS"
 CACHE_FORMAT = 1
 
 
@@ -90,19 +98,6 @@ def render_template(settings: Settings, stack: Stack) -> dict[str, Any]:
     metadata = dict(template.get("Metadata") or {})
     metadata["sagegate"] = {"checkov_params": checkov_params(settings.policy)}
     return {**template, "Metadata": metadata}
-
-
-def checkov_environment() -> dict[str, str]:
-    """The environment checkov runs in: offline, no platform key, parse errors fatal."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("BC_", "PRISMA_", "CKV_", "PYTHON")) and k != PARAMS_ENV}
-    env.update({
-        "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true",
-        "CKV_PARSE_ERROR_FAIL": "true",
-        "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false",
-        "LOG_LEVEL": "ERROR",
-    })
-    return env
 
 
 def _python(venv: Path) -> Path:
@@ -204,6 +199,18 @@ def scan_templates(templates: dict[str, dict[str, Any]], timeout_s: float, *, wo
     _check_custom_dir(checks_dir)
     chunks = _chunks(list(templates.items()), max(1, workers or default_workers(len(templates))))
     deadline = time.monotonic() + timeout_s
+    prestarted = take_prestarted(venv, checks_dir) if len(chunks) == 1 else None
+    if prestarted is not None:  # started by main.py, checkov (being) loaded already
+        try:
+            prestarted.send(templates)
+            try:
+                returncode, response, stderr = prestarted.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                raise GateError(f"checkov timed out after {timeout_s:g} s "
+                                f"({len(templates)} template(s); policy.checkov.timeout_s)") from None
+            return _collect(templates, [_read_response(returncode, response, stderr)])
+        finally:
+            prestarted.discard()
     responses: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="sagegate-gate-") as tmp:
         processes = []

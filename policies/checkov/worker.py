@@ -8,7 +8,12 @@ hundredths of a second per template, against about three seconds per template fo
 ``checkov`` process each.
 
 REQUEST (JSON): ``{"external_checks_dir": DIR, "expected_checks": [ID...],
-"templates": {KEY: TEMPLATE}}``. Each template's ``Metadata.sagegate.checkov_params`` becomes
+"templates": {KEY: TEMPLATE}}``.
+
+Started early (``worker.py --serve CHECKS_DIR EXPECTED_IDS RESPONSE``): checkov is imported and
+the custom checks loaded at once, then the worker waits for the request on stdin (only
+``{"templates": ...}`` is read from it) while sagegate composes, validates and builds the stack
+beside it (``policies/checkov/process.py``). EOF with no request: it exits without a scan. Each template's ``Metadata.sagegate.checkov_params`` becomes
 ``SAGEGATE_CHECKOV_PARAMS`` while it is scanned (the custom checks read their policy values there).
 
 RESPONSE (JSON): ``{"checkov_version", "results": {KEY: {"report": <checkov -o json report>,
@@ -55,18 +60,28 @@ def _load_checkov(external_checks_dir: str, expected: list[str]) -> tuple[Any, .
 
 
 def main(argv: list[str]) -> int:
-    request_path, response_path = argv[1], argv[2]
-    with open(request_path, encoding="utf-8") as handle:
-        request = json.load(handle)
     os.environ.pop("BC_API_KEY", None)
     # One small template at a time: checkov's fork-per-parse costs more than it saves here.
     os.environ.setdefault("CHECKOV_PARALLELIZATION_TYPE", "none")
+    serve = len(argv) > 1 and argv[1] == "--serve"
+    if serve:  # load now, read the templates from stdin when the caller has them
+        checks_dir, expected, response_path = argv[2], [c for c in argv[3].split(",") if c], argv[4]
+        request: dict[str, Any] = {}
+    else:
+        request_path, response_path = argv[1], argv[2]
+        with open(request_path, encoding="utf-8") as handle:
+            request = json.load(handle)
+        checks_dir, expected = request["external_checks_dir"], request.get("expected_checks", [])
     try:
-        Runner, RunnerFilter, BaseCheckRegistry, CheckResult, version = _load_checkov(
-            request["external_checks_dir"], request.get("expected_checks", []))
+        Runner, RunnerFilter, BaseCheckRegistry, CheckResult, version = _load_checkov(checks_dir, expected)
     except Exception as exc:  # noqa: BLE001 - reported to the caller as a fatal gate error
         _write(response_path, {"fatal": f"{type(exc).__name__}: {exc}"})
         return 3
+    if serve:
+        text = sys.stdin.read()
+        if not text.strip():
+            return 0  # not needed after all (e.g. the config was invalid): no scan
+        request = json.loads(text)
 
     unknown: list[dict[str, str]] = []
     original_run_check = BaseCheckRegistry.run_check

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.text import Text
 
+from policies.checkov.process import GATING_STAGES, discard_prestarted
 from runner.app.context import RunContext
 from runner.core.errors import EXIT_BAD_CONFIG, ConfigError, RunExit, UserError
 from runner.core.settings import load_settings
@@ -52,6 +53,8 @@ def run(cfg: DictConfig) -> None:
     record: dict[str, Any] = {"stage": cfg.get("stage"), "overrides": _overrides()}
     try:
         settings = load_settings(cfg)
+        if not settings.policy.checkov.enabled or settings.stage not in GATING_STAGES:
+            discard_prestarted()  # main.py started a checkov worker this run will not use
         context = RunContext(settings, run_dir, console)
         record = {**record, "stack": settings.name, "target": settings.target.kind, "run_id": context.run_id}
         code = run_stage(context)

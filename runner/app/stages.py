@@ -21,7 +21,6 @@ from runner.app import invoke as invoking
 from runner.app import plan_view
 from runner.app.context import RunContext
 from runner.app.report import print_run_report
-from runner.app.simulate import simulate_stage
 from runner.app.training_data import local_data_dir, require_s3_data
 from runner.core import cost
 from runner.core.errors import EXIT_OK, UserError
@@ -343,6 +342,12 @@ def all_stages(context: RunContext) -> int:
             print_run_report(context)
             _serve_if_asked(context, target, stack, artifact, plane)
     return EXIT_OK
+
+
+def simulate_stage(context: RunContext) -> int:
+    from runner.app.simulate import simulate_stage as simulate  # scipy: paid by stage=simulate only
+
+    return simulate(context)
 
 
 STAGES: dict[str, Callable[[RunContext], int]] = {
