@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +58,30 @@ class WorkerProcess:
         self.process = subprocess.Popen(
             [str(self.venv / "bin" / "python"), "-I", str(WORKER), "--serve", str(self.checks_dir),
              ",".join(CUSTOM_CHECK_IDS), str(self.response)],
-            cwd=self.tmp, env=checkov_environment(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            cwd=self.tmp, env=checkov_environment(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._stderr)
+        self._ready: dict[str, Any] | None = None
 
     def alive(self) -> bool:
         return self.process.poll() is None or self.response.exists()
+
+    def ready(self, timeout_s: float) -> dict[str, Any] | None:
+        """Wait until checkov is loaded: its ready line (checkov's version, the connection types
+        of its graph checks), or None if the worker exited instead (its response says why) or
+        was killed after ``timeout_s``."""
+        if self._ready is None and self.process.stdout is not None:
+            timer = threading.Timer(max(0.1, timeout_s), self.process.kill)
+            timer.start()
+            try:
+                line = self.process.stdout.readline()
+            finally:
+                timer.cancel()
+            try:
+                value = json.loads(line) if line.strip() else None
+            except ValueError:
+                value = None
+            self._ready = value if isinstance(value, dict) and value.get("ready") else None
+        return self._ready
 
     def send(self, templates: dict[str, Any]) -> None:
         """The templates to scan (the worker starts once its checkov is loaded)."""
@@ -86,6 +106,8 @@ class WorkerProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         if self.process.stdin is not None and not self.process.stdin.closed:
             try:
                 self.process.stdin.close()
@@ -129,10 +151,11 @@ def discard_prestarted() -> None:
 
 
 def will_gate(argv: list[str]) -> bool:
-    """Whether ``python main.py ARGV`` is a single run of a gating stage with checkov on, as far as
-    the command line tells (a group option may still turn checkov off: the run then discards the
-    worker). Any Hydra flag (``-m``, ``--cfg``, ``--help``...) means no."""
-    if any(arg.startswith("-") for arg in argv):
+    """Whether ``python main.py ARGV`` gates with checkov on (a single run of a gating stage, or a
+    sweep whose stage is one: its callback scans all templates in one batch), as far as the
+    command line tells (a group option may still turn checkov off: the worker is then discarded).
+    Any other Hydra flag (``--cfg``, ``--help``...) means no."""
+    if any(arg.startswith("-") and arg not in ("-m", "--multirun") for arg in argv):
         return False
     stage = DEFAULT_STAGE
     for arg in argv:

@@ -35,9 +35,11 @@ from policies.checkov.process import (
     PARAMS_ENV,
     REPO_ROOT,
     WORKER,
+    WorkerProcess,
     checkov_environment,
     take_prestarted,
 )
+from policies.checkov.resources import Unsupported, plan_batch, split_results
 from policies.checkov.severity import remediation_for, severity_for
 from policies.model import Finding, GateError
 
@@ -292,6 +294,80 @@ def _collect(templates: dict[str, dict[str, Any]], responses: list[dict[str, Any
     return scans
 
 
+def scan_by_resource(templates: dict[str, dict[str, Any]], timeout_s: float, *, venv: Path = CHECKOV_VENV,
+                     checks_dir: Path = CHECKS_DIR, stats: dict[str, int] | None = None) -> dict[str, CheckovScan]:
+    """Every template's answer, scanning each distinct resource view once (policies/checkov/
+    resources.py): the parts of the templates that hold the views go to one warm worker in one
+    batch, and each template gets its resources' results. Same answers as ``scan_templates``;
+    a template or a result the views do not model makes it scan whole templates instead.
+    ``stats`` (if given) gets the templates, parts and resources scanned."""
+    if not templates:
+        return {}
+    python = _python(venv)
+    _check_custom_dir(checks_dir)
+    deadline = time.monotonic() + timeout_s
+    worker = take_prestarted(venv, checks_dir)
+    if worker is None:
+        if not python.exists():  # pragma: no cover - _python raised already
+            raise GateError(f"checkov is not installed ({python})")
+        worker = WorkerProcess(venv, checks_dir)
+    try:
+        ready = worker.ready(deadline - time.monotonic())
+        batch = None
+        if ready is not None:
+            try:
+                batch = plan_batch(templates, ready["connection_types"])
+            except Unsupported:
+                batch = None
+        worker.send(batch.synthetic if batch is not None else templates)
+        try:
+            returncode, response, stderr = worker.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise GateError(f"checkov timed out after {timeout_s:g} s "
+                            f"({len(templates)} template(s); policy.checkov.timeout_s)") from None
+        if ready is None and returncode != 0 and not response.exists():
+            raise GateError(f"checkov timed out after {timeout_s:g} s or crashed while loading: "
+                            f"{stderr.strip()[-500:] or 'no output'}")
+        body = _read_response(returncode, response, stderr)
+    finally:
+        worker.discard()
+    if batch is None:
+        return _collect(templates, [body])
+    parts = _collect(batch.synthetic, [body])
+    if stats is not None:
+        stats.update(templates=len(templates), parts=len(batch.synthetic), resources=batch.resources_scanned,
+                     template_resources=sum(len(v) for v in batch.template_views.values()))
+    try:
+        return _assemble(templates, batch, parts)
+    except Unsupported:  # a result on something other than a resource: scan the templates whole
+        return scan_templates(templates, max(1.0, deadline - time.monotonic()), venv=venv, checks_dir=checks_dir)
+
+
+def _assemble(templates: dict[str, dict[str, Any]], batch: Any,
+              parts: dict[str, CheckovScan]) -> dict[str, CheckovScan]:
+    per_part = {name: split_results(scan.findings, scan.passed, batch.synthetic[name]["Resources"])
+                for name, scan in parts.items()}
+    titles: dict[str, str] = {}
+    version = ""
+    for scan in parts.values():
+        titles.update(scan.titles)
+        version = scan.checkov_version or version
+    scans: dict[str, CheckovScan] = {}
+    for key, template in templates.items():
+        findings: list[Finding] = []
+        passed: list[tuple[str, str]] = []
+        for rid, view in batch.template_views[key].items():
+            name, part_id = batch.covered_by[view]
+            assert part_id == rid  # a view holds the logical id
+            failed, ok = per_part[name][rid]
+            findings += [Finding(**f.as_dict()) for f in failed]
+            passed += ok
+        _require_custom_results(key, template, findings, passed)
+        used = {f.rule_id for f in findings} | {c for c, _ in passed}
+        scans[key] = CheckovScan(findings, passed, version, {c: t for c, t in titles.items() if c in used})
+    return scans
+
+
 def run_checkov_batch(templates: dict[str, dict[str, Any]], timeout_s: float, *,
                       workers: int | None = None) -> dict[str, list[Finding]]:
     """Many templates (key -> template) in one warm checkov process (or ``workers`` of them);
@@ -323,16 +399,18 @@ def store_cached(cache_dir: Path, key: str, scan: CheckovScan) -> Path:
 
 
 def warm_cache(templates: Iterable[dict[str, Any]], cache_dir: Path, timeout_s: float, *,
-               workers: int | None = None) -> dict[str, CheckovScan]:
+               workers: int | None = None, by_resource: bool = True,
+               stats: dict[str, int] | None = None) -> dict[str, CheckovScan]:
     """Scan every template not yet in ``cache_dir`` in one batch and store the results, keyed by
-    ``template_key``. For a sweep: render every job's template (``render_template``), call this
+    ``template_key``; ``by_resource``: each distinct resource once (``scan_by_resource``). For a sweep: render every job's template (``render_template``), call this
     once, then give each job ``checkov_cache_dir``."""
     pending: dict[str, dict[str, Any]] = {}
     for template in templates:
         key = template_key(template)
         if key not in pending and not cache_path(cache_dir, key).exists():
             pending[key] = template
-    scans = scan_templates(pending, timeout_s, workers=workers)
+    scans = (scan_by_resource(pending, timeout_s, stats=stats) if by_resource
+             else scan_templates(pending, timeout_s, workers=workers))
     for key, scan in scans.items():
         store_cached(cache_dir, key, scan)
     return scans

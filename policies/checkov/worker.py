@@ -11,7 +11,8 @@ REQUEST (JSON): ``{"external_checks_dir": DIR, "expected_checks": [ID...],
 "templates": {KEY: TEMPLATE}}``.
 
 Started early (``worker.py --serve CHECKS_DIR EXPECTED_IDS RESPONSE``): checkov is imported and
-the custom checks loaded at once, then the worker waits for the request on stdin (only
+the custom checks loaded at once, then the worker prints one line (``{"ready": true,
+"checkov_version", "connection_types"}``: see ``_connection_types``) and waits for the request on stdin (only
 ``{"templates": ...}`` is read from it) while sagegate composes, validates and builds the stack
 beside it (``policies/checkov/process.py``). EOF with no request: it exits without a scan. Each template's ``Metadata.sagegate.checkov_params`` becomes
 ``SAGEGATE_CHECKOV_PARAMS`` while it is scanned (the custom checks read their policy values there).
@@ -59,6 +60,29 @@ def _load_checkov(external_checks_dir: str, expected: list[str]) -> tuple[Any, .
     return Runner, RunnerFilter, BaseCheckRegistry, CheckResult, version
 
 
+def _connection_types() -> Any:
+    """The (resource type, connected type) pairs checkov's CloudFormation graph checks join with a
+    connection condition, or "*" when a connection joins any type: what makes one resource's
+    result depend on another that points at it (policies/checkov/resources.py)."""
+    from checkov.common.checks_infra.registry import get_graph_checks_registry
+    from checkov.common.graph.checks_infra.enums import SolverType
+
+    registry = get_graph_checks_registry("cloudformation")
+    registry.load_checks()
+    pairs: set[tuple[str, str]] = set()
+    pending = list(registry.checks)
+    while pending:
+        check = pending.pop()
+        pending += list(check.sub_checks or [])
+        connected = list(check.connected_resources_types or [])
+        if check.type == SolverType.CONNECTION or connected:
+            types = list(check.resource_types or [])
+            if not types or not connected or "all" in types + connected:
+                return "*"
+            pairs |= {(a, b) for a in types for b in connected}
+    return sorted(pairs)
+
+
 def main(argv: list[str]) -> int:
     os.environ.pop("BC_API_KEY", None)
     # One small template at a time: checkov's fork-per-parse costs more than it saves here.
@@ -77,7 +101,14 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - reported to the caller as a fatal gate error
         _write(response_path, {"fatal": f"{type(exc).__name__}: {exc}"})
         return 3
-    if serve:
+    if serve:  # ready: say so (with what the caller needs to plan a batch), then wait for it
+        try:
+            ready = {"ready": True, "checkov_version": version, "connection_types": _connection_types()}
+        except Exception as exc:  # noqa: BLE001 - the caller then treats every type as connected
+            ready = {"ready": True, "checkov_version": version, "connection_types": "*",
+                     "warning": f"{type(exc).__name__}: {exc}"}
+        sys.stdout.write(json.dumps(ready) + "\n")
+        sys.stdout.flush()
         text = sys.stdin.read()
         if not text.strip():
             return 0  # not needed after all (e.g. the config was invalid): no scan

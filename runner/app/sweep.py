@@ -8,9 +8,11 @@
   references, the job requests against botocore's models). If any job is invalid, nothing runs:
   every error is listed (job number, its overrides, the key and the message), the summary files
   are written (the invalid jobs as ``error`` rows, the others ``not run``) and the sweep exits 2;
-- renders every template and scans them all with one warm checkov process, caching the answers
-  by template hash in the sweep directory; each job's gate then reads its answer from there
-  instead of starting checkov (≈3 s each);
+- renders every template and scans each distinct resource once with one warm checkov process
+  (policies/checkov/resources.py: a resource's answer depends on its body, what it references,
+  what connects to it through a graph check and the template's other sections, all hashed), and
+  caches each template's answer by template hash in the sweep directory; each job's gate then reads
+  its answer from there instead of starting checkov (≈3 s each);
 - decides how many jobs run at once and prints it in one line: a sweep whose every job runs
   remotely (target=aws: SageMaker training or tuning, EC2 training, deploy, invoke, destroy)
   runs min(``sweep.max_parallel``, jobs) at once whatever the cores, since its jobs mostly wait
@@ -32,6 +34,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -141,8 +144,13 @@ def precompute_checkov(task_overrides: list[str], cache_dir: Path, console: Cons
         templates.append(render_template(settings, stack or build_stack(settings, account=account)))
         timeout_s = max(timeout_s, float(settings.policy.checkov.timeout_s))
     if templates:
-        with console.status(f"checkov: scanning {len(templates)} templates in one batch"):
-            warm_cache(templates, cache_dir, timeout_s)
+        stats: dict[str, int] = {}
+        with console.status(f"checkov: scanning the resources of {len(templates)} templates in one batch"):
+            warm_cache(templates, cache_dir, timeout_s, stats=stats)
+        if stats.get("resources") is not None:
+            console.print(f"checkov: {stats['template_resources']} resources in {stats['templates']} distinct templates, "
+                          f"{stats['resources']} scanned ({stats['parts']} parts holding each distinct resource once)",
+                          markup=False)
     return len(templates)
 
 
@@ -163,15 +171,20 @@ def _value(overrides: list[str], key: str) -> str:
     return ""
 
 
+@lru_cache(maxsize=1)
+def _parser() -> Any:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()  # ≈ 2 ms each: once per sweep, not per cell of the summary
+
+
 def _typed(overrides: list[str], key: str) -> Any:
     """The value of ``key`` as Hydra parses it for the job (``2`` an int, ``true`` a bool, ``'2'`` a
     string); None if the job does not set it."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     for override in overrides:
         if override.partition("=")[0].lstrip("+~") == key:
             try:
-                return OverridesParser.create().parse_override(override).value()
+                return _parser().parse_override(override).value()
             except Exception:  # noqa: BLE001 - a value Hydra ran with parses; keep the text otherwise
                 return override.partition("=")[2]
     return None
@@ -518,6 +531,8 @@ class SweepSummary(Callback):
         invalid = [job for job in jobs if job.error]
         if invalid:
             stop_invalid_sweep(console, sweep_dir, jobs)
+        from policies.checkov.process import discard_prestarted
+
         try:
             scanned = precompute_checkov([], sweep_dir / CACHE_DIR_NAME, console, jobs=jobs)
         except Exception as exc:  # noqa: BLE001 - each job then runs (and reports) its own checkov
@@ -525,6 +540,8 @@ class SweepSummary(Callback):
         else:
             if scanned:
                 console.print(f"checkov: {scanned} templates scanned once for the whole sweep")
+        finally:
+            discard_prestarted()  # main.py's early worker, if the batch did not use it
         set_parallelism(config, jobs, console)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

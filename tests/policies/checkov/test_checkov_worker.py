@@ -92,7 +92,8 @@ def test_a_prestarted_worker_whose_checks_do_not_load_is_a_gate_error(tmp_path: 
     (["stage=plan", "endpoint=production"], True),
     (["stage=train"], False),
     (["stage=check", "policy.checkov.enabled=false"], False),
-    (["-m", "stage=check"], False),
+    (["-m", "stage=check", "autoscaling.max_capacity=1,2"], True),  # the sweep's batch
+    (["-m", "stage=check,train"], False),
     (["stage=check", "--cfg", "job"], False),
 ])
 def test_which_runs_prestart_the_worker(argv, gates):
