@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/gate_sweep.py                  # in-process, naive sampled (≈ 1 min)
     .venv/bin/python benchmarks/gate_sweep.py --naive-sample 100   # naive measured in full (≈ 6 min)
     .venv/bin/python benchmarks/gate_sweep.py --main           # time `main.py -m stage=check ...` too
+    .venv/bin/python benchmarks/gate_sweep.py --side-by-side   # issue 15: the sweep vs `checkov -d`, 3 rounds
 
 The sweep is 5 endpoint instance types x 4 autoscaling max capacities x 5 provisioned
 concurrencies (100 jobs). Each combination's template differs (scalable target, alias), so no
@@ -24,6 +25,12 @@ each job runs its own checkov).
 
 Goal (issue 3): the 100 checks in ≤ 25 s on this 2-core machine. Not a test: numbers depend on
 the machine and on what else runs; compare the ratio.
+
+``--side-by-side`` (issue 15) times, in each of ``--rounds`` rounds, ``python main.py -m
+stage=check`` over the 100 combinations and then the ``checkov`` command scanning the 100
+templates that sweep rendered in one ``-d`` run (offline, sagegate's custom checks and their
+policy values), and prints the ratio of the medians (goal ≤ 0.6). ``--repo DIR`` runs another
+checkout's main.py (e.g. ``git archive`` of the commit before) with this checkout's checkov.
 """
 
 from __future__ import annotations
@@ -88,12 +95,69 @@ def run_main(combos_count: int) -> tuple[float, int]:
     return time.perf_counter() - start, done.returncode
 
 
+def side_by_side(rounds: int, repo: Path) -> None:
+    import json
+    import shutil
+    import statistics
+    import tempfile
+
+    from policies.checkov.process import CHECKOV_VENV, CHECKS_DIR, PARAMS_ENV, checkov_environment
+    from policies.checkov.runner import checkov_params
+
+    params = checkov_params(load_settings(compose_config(["stage=check"])).policy)
+    env = checkov_environment()
+    env[PARAMS_ENV] = json.dumps(params)
+    ours, theirs = [], []
+    for i in range(rounds):
+        with tempfile.TemporaryDirectory(prefix="gate-sweep-") as tmp:
+            sweep = Path(tmp, "sweep")
+            args = [sys.executable, "main.py", "-m", "stage=check",
+                    "endpoint.variants.AllTraffic.instance_type=" + ",".join(INSTANCE_TYPES),
+                    "autoscaling.max_capacity=" + ",".join(map(str, MAX_CAPACITIES)),
+                    "function.provisioned_concurrency=" + ",".join(map(str, PROVISIONED)), f"hydra.sweep.dir={sweep}"]
+            start = time.perf_counter()
+            done = subprocess.run(args, cwd=repo, capture_output=True, text=True)
+            t_sweep = time.perf_counter() - start
+            if done.returncode not in (0, 1):
+                sys.exit(f"the sweep exited {done.returncode}: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+            templates = Path(tmp, "templates")
+            templates.mkdir()
+            for job in range(len(combinations())):
+                template = json.loads((sweep / str(job) / "template.json").read_text())
+                template.setdefault("Metadata", {})["sagegate"] = {"checkov_params": params}
+                (templates / f"template-{job}.json").write_text(json.dumps(template, indent=1))
+            shutil.rmtree(sweep)
+            command = [str(CHECKOV_VENV / "bin" / "checkov"), "-d", str(templates), "--framework", "cloudformation",
+                       "--skip-download", "-o", "json", "--external-checks-dir", str(CHECKS_DIR)]
+            start = time.perf_counter()
+            checked = subprocess.run(command, cwd=tmp, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            t_checkov = time.perf_counter() - start
+            if checked.returncode not in (0, 1):
+                sys.exit(f"checkov exited {checked.returncode}: {checked.stderr[-2000:]}")
+        ours.append(t_sweep)
+        theirs.append(t_checkov)
+        print(f"round {i + 1}: main.py -m stage=check (100 jobs) {t_sweep:.1f} s (exit {done.returncode}), "
+              f"checkov -d (100 templates) {t_checkov:.1f} s, ratio {t_sweep / t_checkov:.2f}  "
+              f"load={os.getloadavg()[0]:.2f}", flush=True)
+    m_ours, m_theirs = statistics.median(ours), statistics.median(theirs)
+    print(f"median: sweep {m_ours:.1f} s, checkov -d {m_theirs:.1f} s; ratio of medians {m_ours / m_theirs:.2f} "
+          f"(goal <= 0.6)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--naive-sample", type=int, default=5,
                         help="combinations to run the checkov command on (100 = all, no extrapolation)")
     parser.add_argument("--main", action="store_true", help="also time `main.py -m stage=check` over the sweep")
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="only: the sweep vs the checkov command on its 100 templates, --rounds times")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repo", type=Path, default=REPO, help="the checkout whose main.py runs the sweep")
     args = parser.parse_args()
+    if args.side_by_side:
+        print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} repo={args.repo}")
+        side_by_side(args.rounds, args.repo.resolve())
+        return
     combos = combinations()
     print(f"sweep: {len(combos)} combinations ({len(INSTANCE_TYPES)} instance types x {len(MAX_CAPACITIES)} max "
           f"capacities x {len(PROVISIONED)} provisioned concurrencies); cpus={os.cpu_count()} "
