@@ -200,13 +200,14 @@ class PrevalidatedSweeper(BasicSweeper):
         jobs = list(enumerate(batch, start=initial_job_idx))
         workers = max(1, min(workers, len(jobs)))
         log.info(f"Launching {len(jobs)} jobs in {workers} process(es), sweep output dir : {sweep_dir}")
+        for idx, overrides in jobs:  # here, as Hydra's launchers do: a job's process logs to its job's log
+            log.info(f"\t#{idx} : {' '.join(overrides)}")
         loader = launcher.hydra_context.config_loader
         if isinstance(loader, ComposeOnce):  # each group choice composed once, before forking
             loader.compose_bases(launcher.config, batch)
         if workers == 1:
             results = []
             for idx, overrides in jobs:
-                log.info(f"\t#{idx} : {' '.join(overrides)}")
                 results.append(self._run_job(idx, overrides))
                 configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
             return results
@@ -220,7 +221,6 @@ class PrevalidatedSweeper(BasicSweeper):
                 code = 0
                 try:
                     for idx, overrides in share:
-                        log.info(f"\t#{idx} : {' '.join(overrides)}")
                         result = self._run_job(idx, overrides)
                         if result.status == JobStatus.FAILED:
                             record_failure(_job_dir(result, sweep_dir / str(idx)), list(result.overrides or overrides),

@@ -98,7 +98,21 @@ class WorkerProcess:
 
     def wait(self, timeout_s: float) -> tuple[int, Path, str]:
         """(exit code, response file, stderr); ``subprocess.TimeoutExpired`` after ``timeout_s``."""
-        returncode = self.process.wait(timeout=timeout_s)
+        # Popen.wait(timeout) polls (sleeps of up to 50 ms); a blocking wait and a timer answer at once.
+        expired = threading.Event()
+
+        def kill() -> None:
+            expired.set()
+            self.process.kill()
+
+        timer = threading.Timer(max(0.1, timeout_s), kill)
+        timer.start()
+        try:
+            returncode = self.process.wait()
+        finally:
+            timer.cancel()
+        if expired.is_set():
+            raise subprocess.TimeoutExpired(self.process.args, timeout_s)
         self._stderr.close()
         return returncode, self.response, (self.tmp / "stderr.txt").read_text(errors="replace")
 

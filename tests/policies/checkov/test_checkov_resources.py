@@ -128,3 +128,17 @@ def test_one_changed_property_changes_only_its_jobs_verdict(rendered):
     assert verdicts == {"job0": "pass", "job1": "pass", "job2": "fail", "job3": "pass"}
     assert {f.rule_id for f in scans["job2"].findings} - {f.rule_id for f in scans["job0"].findings} == {"CKV_SG_001"}
     assert _norm(scans["job0"]) == _norm(scans["job1"]) == _norm(scans["job3"])
+
+
+def test_per_resource_scan_fails_closed(rendered, tmp_path):
+    from policies.model import GateError
+
+    _, templates = rendered
+    with pytest.raises(GateError, match="timed out"):
+        scan_by_resource({"default": templates["default"]}, timeout_s=0.05)
+    checks = tmp_path / "checks"
+    checks.mkdir()
+    (checks / "__init__.py").write_text("")
+    (checks / "broken.py").write_text("raise RuntimeError('broken check')\n")
+    with pytest.raises(GateError, match="did not load"):
+        scan_by_resource({"default": templates["default"]}, timeout_s=300, checks_dir=checks)
