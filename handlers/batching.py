@@ -1,9 +1,16 @@
 """Dynamic batching: forward passes on one thread, merging the requests that are waiting.
 
-Requests are decoded and preprocessed on their connection's thread, then ``Batcher.submit`` queues
-their tensor. The batching thread takes every request already queued (up to ``max_batch`` images),
-and waits up to ``max_delay_s`` for more only while other requests are still being preprocessed
-(the ``preparing`` gauge), so a lone client never waits.
+Requests are decoded on their connection's thread, then ``Batcher.submit`` queues their images (a
+tensor whose first dimension counts them, or a list). The batching thread takes every request
+already queued (up to ``max_batch`` images), and waits up to ``max_delay_s`` for more only while
+other requests are still being decoded (the ``preparing`` gauge), so a lone client never waits.
+
+The batching thread is meant to be the only thread of the process that runs parallel torch
+operations (``Batcher.run`` runs the model loading there too): libgomp, torch's OpenMP, keeps a
+team of worker threads per calling thread, and once the process manages more threads than it has
+cores it stops spinning at its barriers and sleeps instead, which made every ResNet50 forward
+pass ≈ 25 % slower on the 2-core machine (38 → 49 ms) as soon as a second thread had run one
+parallel op (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -11,11 +18,14 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
+
+T = TypeVar("T")
 
 
 class ServerBusyError(Exception):
@@ -48,40 +58,66 @@ class Gauge:
 
 @dataclass
 class _Work:
-    batch: torch.Tensor
+    batch: torch.Tensor | Sequence[Any]
     future: Future = field(default_factory=Future)
 
     @property
     def size(self) -> int:
-        return int(self.batch.shape[0])
+        return len(self.batch)
+
+
+@dataclass
+class _Call:
+    """A function to run on the batching thread (``Batcher.run``)."""
+
+    fn: Callable[[], Any]
+    future: Future = field(default_factory=Future)
+
+
+def _join(items: list[_Work]) -> torch.Tensor | list[Any]:
+    if len(items) == 1:
+        return items[0].batch  # type: ignore[return-value]
+    if isinstance(items[0].batch, torch.Tensor):
+        return torch.cat([w.batch for w in items])  # type: ignore[misc]
+    return [x for w in items for x in w.batch]
 
 
 class Batcher:
     """Runs ``forward`` on one thread over the concatenation of the requests that are waiting.
 
-    ``forward`` maps an ``(N, ...)`` batch to ``(N, ...)`` rows; each request's future gets its rows.
+    ``forward`` maps an ``(N, ...)`` batch (or a list of N images) to ``(N, ...)`` rows; each
+    request's future gets its rows. ``forward`` may be replaced before the first ``submit`` (e.g.
+    once ``run`` has loaded the model on this thread).
     """
 
     def __init__(
         self,
-        forward: Callable[[torch.Tensor], torch.Tensor],
+        forward: Callable[[Any], torch.Tensor],
         *,
         max_batch: int,
         max_delay_s: float,
         max_queued_images: int,
     ) -> None:
-        self._forward = forward
+        self.forward = forward
         self._max_batch = max_batch
         self._max_delay_s = max_delay_s
         self._max_queued = max_queued_images
-        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Work | _Call | None] = queue.SimpleQueue()
         self._queued = Gauge()
         self.preparing = Gauge()  # requests being decoded: worth a short wait for them
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
         self._thread.start()
 
-    def submit(self, batch: torch.Tensor) -> Future:
+    def run(self, fn: Callable[[], T], timeout_s: float | None = None) -> T:
+        """Run ``fn`` on the batching thread (between batches) and return its result or raise its error."""
+        if self._stopped.is_set():
+            raise ServerStoppingError("the server is shutting down")
+        call = _Call(fn)
+        self._queue.put(call)
+        return call.future.result(timeout=timeout_s)
+
+    def submit(self, batch: torch.Tensor | Sequence[Any]) -> Future:
         if self._stopped.is_set():
             raise ServerStoppingError("the server is shutting down")
         work = _Work(batch)
@@ -96,7 +132,7 @@ class Batcher:
         self._queue.put(None)
         self._thread.join(timeout=30)
 
-    def _collect(self, first: _Work) -> tuple[list[_Work], _Work | None]:
+    def _collect(self, first: _Work) -> tuple[list[_Work], _Work | _Call | None]:
         """The first item plus whatever fits in the batch; returns the item that did not fit."""
         items, size = [first], first.size
         deadline = time.monotonic() + self._max_delay_s
@@ -114,24 +150,29 @@ class Batcher:
             if work is None:  # stop sentinel: put it back for the main loop
                 self._queue.put(None)
                 break
-            if size + work.size > self._max_batch:
+            if isinstance(work, _Call) or size + work.size > self._max_batch:
                 return items, work
             items.append(work)
             size += work.size
         return items, None
 
     def _run(self) -> None:
-        carry: _Work | None = None
+        carry: _Work | _Call | None = None
         while True:
             first = carry if carry is not None else self._queue.get()
             carry = None
             if first is None:
                 break
+            if isinstance(first, _Call):
+                try:
+                    first.future.set_result(first.fn())
+                except Exception as exc:  # handed to the caller of run()
+                    first.future.set_exception(exc)
+                continue
             items, carry = self._collect(first)
             self._queued.add(-sum(w.size for w in items))
             try:
-                batch = items[0].batch if len(items) == 1 else torch.cat([w.batch for w in items])
-                rows = self._forward(batch)
+                rows = self.forward(_join(items))
             except Exception as exc:  # the model failed: every request of this batch gets the error
                 for work in items:
                     work.future.set_exception(exc)
@@ -142,9 +183,9 @@ class Batcher:
                 start += work.size
         while True:  # refuse whatever is left
             try:
-                work = carry or self._queue.get_nowait()
+                left = carry or self._queue.get_nowait()
             except queue.Empty:
                 return
             carry = None
-            if work is not None:
-                work.future.set_exception(ServerStoppingError("the server is shutting down"))
+            if left is not None:
+                left.future.set_exception(ServerStoppingError("the server is shutting down"))

@@ -28,6 +28,8 @@ import uuid
 from email.message import Message
 from functools import partial
 
+import torch
+
 from handlers import inference, serving_toolkit
 from handlers.batching import Batcher, ServerBusyError, ServerStoppingError
 from handlers.http_server import Reply, Route
@@ -86,6 +88,10 @@ def model_error(endpoint_name: str, container: Reply, region: str) -> Reply:
     return json_reply(424, doc, {"x-amzn-ErrorType": "ModelError" + _ERROR_TYPE_SUFFIX})
 
 
+def _not_loaded(batch: object) -> torch.Tensor:
+    raise RuntimeError("the model is not loaded yet")
+
+
 def _with_request_id(reply: Reply) -> Reply:
     reply.headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))
     return reply
@@ -95,21 +101,47 @@ class EndpointApp:
     """The model behind a batcher, and the mapping from outcomes to container/runtime responses."""
 
     def __init__(
-        self, model: inference.LoadedModel, config: ServerConfig, rng: random.Random | None = None
+        self,
+        model: inference.LoadedModel,
+        config: ServerConfig,
+        rng: random.Random | None = None,
+        batcher: Batcher | None = None,
     ) -> None:
         self.model = model
         self.config = config
-        self.batcher = Batcher(
-            partial(inference.forward_probabilities, model),
-            max_batch=config.max_batch,
-            max_delay_s=config.max_batch_delay_ms / 1000.0,
-            max_queued_images=config.max_queued_images,
-        )
+        self.batcher = batcher or self._new_batcher(config)
+        self.batcher.forward = self._forward
         self._rng = rng or random.Random()
         self._variant_names = [name for name, _ in config.variants]
         self._variant_weights = [weight for _, weight in config.variants]
         self._ping = Route(self._pong, self._container_refusal, reads_body=False)
         self._container = Route(self.container_reply, self._container_refusal)
+
+    @classmethod
+    def load(cls, model_dir: str, config: ServerConfig, rng: random.Random | None = None) -> EndpointApp:
+        """``model_fn`` on the batching thread, then the app: every parallel torch operation of the
+        server (loading, tracing, resizing, normalising, forward passes) runs on that one thread
+        (handlers/batching.py says why)."""
+        batcher = cls._new_batcher(config)
+        try:
+            model = batcher.run(partial(inference.model_fn, model_dir))
+        except BaseException:
+            batcher.stop()
+            raise
+        return cls(model, config, rng, batcher)
+
+    @staticmethod
+    def _new_batcher(config: ServerConfig) -> Batcher:
+        return Batcher(
+            _not_loaded,
+            max_batch=config.max_batch,
+            max_delay_s=config.max_batch_delay_ms / 1000.0,
+            max_queued_images=config.max_queued_images,
+        )
+
+    def _forward(self, images: list) -> torch.Tensor:
+        """On the batching thread: resize and normalise the decoded images, one forward pass."""
+        return inference.forward_probabilities(self.model, inference.preprocess(images, self.model))
 
     def resolve(self, method: str, path: str) -> Route | Reply:
         if method == "GET":
@@ -133,18 +165,17 @@ class EndpointApp:
         """Run the inference contract in the serving toolkit's order; raises what it raises.
 
         transformer.py ``transform``: default the Accept, decode a JSON/CSV body, then input_fn,
-        predict_fn (here: preprocess + the batcher's forward pass) and output_fn, which alone
+        predict_fn (here: the batcher's preprocess + forward pass) and output_fn, which alone
         refuses an Accept (406), so a bad body is reported before a bad Accept.
         """
         accept = serving_toolkit.effective_accept(accept)
         data = serving_toolkit.request_body(body, content_type)
         self.batcher.preparing.add(1)
-        try:
+        try:  # decoding only (libpng/libjpeg, no torch op): the batching thread does the rest
             request = inference.input_fn(data, content_type)
-            batch = inference.preprocess(request.images, self.model)
-            future = self.batcher.submit(batch)
         finally:
             self.batcher.preparing.add(-1)
+        future = self.batcher.submit(request.images)
         probs = future.result(timeout=self.config.request_timeout_s)
         prediction = inference.Prediction(probabilities=probs, classes=self.model.classes, top_k=request.top_k)
         return inference.output_fn(prediction, accept)

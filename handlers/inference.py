@@ -34,6 +34,15 @@ Requests
     URLs are refused unless their host is in ``SAGEGATE_URL_ALLOWLIST`` (server-side request
     forgery), and are then fetched without following redirects, with a timeout and a size cap.
 
+Preprocessing
+-------------
+Training's eval transform (training/data.py), on uint8 tensors: PNG and JPEG are decoded by
+torchvision.io (libpng, libjpeg-turbo) straight to RGB ``3×H×W`` uint8, other formats and modes
+(WebP, BMP, GIF, 16-bit PNG, CMYK JPEG) by PIL's ``convert("RGB")``; then a bilinear antialiased
+resize on uint8 (PIL's filter, within one level of it) and one fused multiply-add that
+normalises the whole channels_last batch (:class:`EvalTransform`).
+tests/handlers/test_preprocess_equivalence.py checks it against training's transform.
+
 Response (``application/json``; the Accept header may add ``;top_k=N``)
 -----------------------------------------------------------------------
 Always one list per image, in request order, best first::
@@ -76,7 +85,10 @@ from urllib.parse import urlsplit
 
 import torch
 from PIL import Image, UnidentifiedImageError
-from torchvision import transforms
+from torchvision.io import ImageReadMode
+from torchvision.io import decode_jpeg as _tv_decode_jpeg
+from torchvision.io import decode_png as _tv_decode_png
+from torchvision.transforms import functional as _tv_functional
 
 from training.model import build_model, load_state
 
@@ -97,6 +109,13 @@ IMAGE_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "application/x-image
 SUPPORTED_CONTENT_TYPES = IMAGE_CONTENT_TYPES | {JSON_CONTENT_TYPE}
 # Formats PIL may try: a short list keeps PIL's rarely exercised parsers away from untrusted bytes.
 ALLOWED_IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
+# (format, PIL mode) pairs torchvision.io decodes straight to RGB uint8 tensors (libpng/libjpeg-turbo,
+# no PIL image in between); anything else (WebP, BMP, GIF, 16-bit or 1-bit PNG, CMYK JPEG) is
+# decoded by PIL and converted to RGB there, as before.
+_FAST_DECODE = {
+    "PNG": frozenset({"L", "LA", "RGB", "RGBA", "P"}),
+    "JPEG": frozenset({"L", "RGB"}),
+}
 MODEL_JSON_FORMAT_VERSION = 1
 
 
@@ -199,6 +218,46 @@ class Limits:
         )
 
 
+class EvalTransform:
+    """The eval transform of model.json on uint8 tensors: resize to ``size``×``size``, normalise.
+
+    Training's eval transform (training/data.py: PIL ``convert("RGB")``, bilinear resize with
+    antialias, uint8, then ``(x - mean) / std`` on [0, 1]) on the tensors torchvision.io decodes:
+    the resize is torch's uint8 bilinear antialias kernel (PIL's algorithm, results within 1 of it
+    on the 0..255 scale), and the normalisation is one fused multiply-add on the whole batch.
+    """
+
+    def __init__(self, size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        self.size = size
+        mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+        self.scale = 1.0 / (255.0 * std_t)  # (x/255 - mean) / std == x * scale + shift
+        self.shift = -mean_t / std_t
+
+    def resize(self, image: torch.Tensor) -> torch.Tensor:
+        """uint8 ``3×H×W`` → uint8 ``1×3×size×size`` (channels_last)."""
+        batch = image.unsqueeze(0)
+        if tuple(batch.shape[-2:]) != (self.size, self.size):
+            # channels_last input takes torch's vectorised uint8 antialias path.
+            batch = _tv_functional.resize(
+                batch.contiguous(memory_format=torch.channels_last),
+                [self.size, self.size],
+                interpolation=_tv_functional.InterpolationMode.BILINEAR,
+                antialias=True,
+            )
+        return batch.contiguous(memory_format=torch.channels_last)
+
+    def normalize(self, batch: torch.Tensor) -> torch.Tensor:
+        """uint8 ``N×3×S×S`` → float32 channels_last model input."""
+        return torch.addcmul(self.shift, batch.float(), self.scale).contiguous(
+            memory_format=torch.channels_last
+        )
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        """One uint8 ``3×H×W`` image → float ``3×size×size`` (what the previous transform returned)."""
+        return self.normalize(self.resize(image))[0]
+
+
 @dataclass
 class LoadedModel:
     """What ``model_fn`` returns: the network in its inference form plus its metadata."""
@@ -206,15 +265,16 @@ class LoadedModel:
     net: torch.nn.Module
     classes: list[str]
     image_size: int
-    transform: transforms.Compose
+    transform: EvalTransform
     metadata: dict = field(repr=False)
 
 
 @dataclass
 class ImageBatch:
-    """What ``input_fn`` returns: decoded RGB images and the request's own ``top_k``, if any."""
+    """What ``input_fn`` returns: decoded RGB images (uint8 ``3×H×W`` tensors) and the request's
+    own ``top_k``, if any."""
 
-    images: list[Image.Image]
+    images: list[torch.Tensor]
     top_k: int | None = None
 
 
@@ -249,14 +309,10 @@ def model_fn(model_dir: str) -> LoadedModel:
     net = net.eval().requires_grad_(False).to(memory_format=torch.channels_last)
     size = int(meta["image_size"])
     norm = meta.get("normalize") or {}
-    transform = transforms.Compose(
-        [
-            transforms.Resize((size, size)),
-            transforms.ToTensor(),
-            transforms.Normalize(
-                norm.get("mean", (0.485, 0.456, 0.406)), norm.get("std", (0.229, 0.224, 0.225))
-            ),
-        ]
+    transform = EvalTransform(
+        size,
+        tuple(norm.get("mean", (0.485, 0.456, 0.406))),
+        tuple(norm.get("std", (0.229, 0.224, 0.225))),
     )
     return LoadedModel(net=_frozen(net, size), classes=classes, image_size=size, transform=transform, metadata=meta)
 
@@ -334,7 +390,7 @@ def _images_from_json(body: bytes | bytearray | str, limits: Limits) -> ImageBat
     return ImageBatch([_image_from_item(item, i, limits) for i, item in enumerate(items)], top_k=top_k)
 
 
-def _image_from_item(item: object, position: int, limits: Limits) -> Image.Image:
+def _image_from_item(item: object, position: int, limits: Limits) -> torch.Tensor:
     where = f"image {position}"
     if isinstance(item, str):
         return decode_image(decode_base64(item, where), limits)
@@ -361,8 +417,12 @@ def decode_base64(text: str, where: str = "image") -> bytes:
         raise BadRequestError(f"{where}: not valid base64") from None
 
 
-def decode_image(data: bytes, limits: Limits | None = None) -> Image.Image:
-    """Bytes → loaded RGB image. Checks dimensions before decoding pixels (decompression bombs)."""
+def decode_image(data: bytes, limits: Limits | None = None) -> torch.Tensor:
+    """Bytes → RGB uint8 tensor ``3×H×W``. Checks dimensions before decoding pixels (decompression bombs).
+
+    PIL reads the header only (format, mode, size); PNG and JPEG pixels are then decoded by
+    torchvision.io straight into a tensor, other formats and modes by PIL (``convert("RGB")``).
+    """
     limits = limits or Limits.from_env()
     if not data:
         raise UndecodableImageError("image is empty")
@@ -379,13 +439,38 @@ def decode_image(data: bytes, limits: Limits | None = None) -> Image.Image:
         )
     if width == 0 or height == 0:
         raise UndecodableImageError("image has no pixels")
+    if image.mode in _FAST_DECODE.get(image.format or "", ()):
+        pixels = _decode_tensor(data, image.format or "")
+        if pixels is not None and tuple(pixels.shape) == (3, height, width):
+            return pixels
     try:
         image.load()
-        return image.convert("RGB")
+        return _pil_to_tensor(image.convert("RGB"))
     except Image.DecompressionBombError:
         raise PayloadTooLargeError("image is too large to decode") from None
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error):  # PIL's truncation errors
         raise UndecodableImageError("image data is truncated or corrupt") from None
+
+
+def _decode_tensor(data: bytes, fmt: str) -> torch.Tensor | None:
+    """torchvision.io's decoder for ``fmt``; None (PIL decides) when it fails or gives no 8-bit RGB."""
+    encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # libjpeg's "corrupt data" warnings: PIL's load decides
+            if fmt == "PNG":
+                pixels = _tv_decode_png(encoded, mode=ImageReadMode.RGB)
+            else:
+                pixels = _tv_decode_jpeg(encoded, mode=ImageReadMode.RGB)
+    except RuntimeError:
+        return None
+    return pixels if pixels.dtype == torch.uint8 else None
+
+
+def _pil_to_tensor(rgb: Image.Image) -> torch.Tensor:
+    """An RGB PIL image → uint8 ``3×H×W`` (a copy: the image's buffer is not kept)."""
+    width, height = rgb.size
+    return torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8).view(height, width, 3).permute(2, 0, 1)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -449,10 +534,16 @@ def fetch_url(url: str, limits: Limits) -> bytes:
 # --------------------------------------------------------------------------- predict_fn
 
 
-def preprocess(images: list[Image.Image], model: LoadedModel) -> torch.Tensor:
-    """The eval transform of model.json, stacked into one channels_last batch."""
-    batch = torch.stack([model.transform(image) for image in images])
+def resize_images(images: list[torch.Tensor], model: LoadedModel) -> torch.Tensor:
+    """Decoded images → one uint8 ``N×3×S×S`` channels_last batch (resized, not yet normalised)."""
+    resized = [model.transform.resize(image) for image in images]
+    batch = resized[0] if len(resized) == 1 else torch.cat(resized)
     return batch.contiguous(memory_format=torch.channels_last)
+
+
+def preprocess(images: list[torch.Tensor], model: LoadedModel) -> torch.Tensor:
+    """The eval transform of model.json, as one float channels_last batch."""
+    return model.transform.normalize(resize_images(images, model))
 
 
 def forward_probabilities(model: LoadedModel, batch: torch.Tensor) -> torch.Tensor:

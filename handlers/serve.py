@@ -5,6 +5,7 @@ Command line::
     python -m handlers.serve --model-dir DIR_OR_MODEL_TAR_GZ [--host 127.0.0.1] [--port 0]
         [--workers 1] [--endpoint-name NAME] [--region REGION] [--variant NAME=WEIGHT ...]
         [--max-batch 32] [--max-batch-delay-ms 2] [--max-connections 64] [--max-body-bytes N]
+        [--torch-threads N]
 
 ``--port 0`` picks a free port. When the model is loaded and the socket listens, exactly one JSON
 ready line goes to stdout (logs go to stderr as JSON lines); SIGTERM or SIGINT stops accepting,
@@ -15,7 +16,8 @@ The pieces, each in its own module:
 
 - ``handlers.inference``: the model contract (model_fn / input_fn / predict_fn / output_fn);
 - ``handlers.endpoint_app``: the HTTP API (container contract and runtime API, their error shapes);
-- ``handlers.batching``: merging concurrent requests into one forward pass;
+- ``handlers.batching``: merging concurrent requests into one forward pass, on the one thread
+  that runs torch's parallel operations;
 - ``handlers.http_server``: HTTP parsing, limits, overload and drain;
 - ``handlers.worker_processes``: the socket, worker processes, signals and the ready line;
 - ``handlers.server_config``: the settings; ``handlers.server_process``: the torch-free launcher.
@@ -38,24 +40,59 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import torch
+# How long torch's OpenMP threads (libgomp) spin at a barrier before they sleep, read once when
+# torch loads: libgomp's default (300 000 spins, ≈ 1 ms) makes the forward pass fast on idle
+# cores and ruinous on busy ones - a spinning thread holds the core its partner needs. Measured
+# on the 2-core machine at load 6 (ResNet50 @224, batch 1, frozen): 1.6-9 s a forward pass with
+# the default, 78 ms with 1000 spins (libgomp's own value when it has more threads than cores is
+# 100). Set before torch is imported, so ``python -m handlers.serve`` and its workers get it; a
+# value in the environment wins.
+OMP_SPIN_COUNT = "1000"
+os.environ.setdefault("GOMP_SPINCOUNT", OMP_SPIN_COUNT)
 
-from handlers import inference
-from handlers.endpoint_app import EndpointApp
-from handlers.http_server import EndpointHTTPServer
-from handlers.server_config import ServerConfig, parse_variant
-from handlers.server_log import log_event
-from handlers.server_process import ServerProcess, spawn_server
-from handlers.worker_processes import bind_socket, serve_until_stopped, stop_on_signals, url_for
+import torch  # noqa: E402
+
+from handlers.endpoint_app import EndpointApp  # noqa: E402
+from handlers.http_server import EndpointHTTPServer  # noqa: E402
+from handlers.server_config import ServerConfig, parse_variant  # noqa: E402
+from handlers.server_log import log_event  # noqa: E402
+from handlers.server_process import ServerProcess, spawn_server  # noqa: E402
+from handlers.worker_processes import bind_socket, serve_until_stopped, stop_on_signals, url_for  # noqa: E402
 
 __all__ = ["ServerConfig", "ServerHandle", "ServerProcess", "main", "spawn_server", "start_server"]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, which a container limits), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def set_torch_threads(config: ServerConfig) -> int:
+    """Intra-op threads for this worker: ``--torch-threads``, else the cores split between the workers.
+
+    One forward pass runs at a time per worker (on the batcher's thread), so the cores go to
+    intra-op parallelism and one inter-op thread is enough (a traced ResNet has no parallel
+    branches). Measured on the 2-core machine, ResNet50 @224 (benchmarks/serve_throughput.py,
+    2026-12-06, same load): 2 workers × 1 thread served 1 client at 13.9 img/s (p50 72 ms: a
+    one-thread forward) and 8 clients at 19.6 img/s; 1 worker × 2 threads 16.5-18.7 img/s (p50 53
+    ms) and 28-30 img/s (batches of up to 8). So one worker with every core is the default.
+    """
+    threads = config.torch_threads or max(1, usable_cores() // config.workers)
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set, or the inter-op pool has started (in-process servers): keep it
+        pass
+    return threads
+
+
 def open_endpoint(config: ServerConfig, model_dir: str, sock: socket.socket) -> EndpointHTTPServer:
     """Load the model and put the endpoint app on ``sock`` (not yet started)."""
-    if config.torch_threads:
-        torch.set_num_threads(config.torch_threads)
-    return EndpointHTTPServer(sock, EndpointApp(inference.model_fn(model_dir), config), config)
+    set_torch_threads(config)
+    return EndpointHTTPServer(sock, EndpointApp.load(model_dir, config), config)
 
 
 def prepare_model_dir(model_path: str) -> tuple[str, str | None]:
@@ -167,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-batch-delay-ms", type=float, default=ServerConfig.max_batch_delay_ms)
     parser.add_argument("--max-connections", type=int, default=ServerConfig.max_connections)
     parser.add_argument("--max-body-bytes", type=int, default=ServerConfig.max_body_bytes)
+    parser.add_argument(
+        "--torch-threads", type=int, default=None, help="intra-op threads per worker (default: cores // workers)"
+    )
     args = parser.parse_args(argv)
     given = {"region": args.region, "variants": args.variants}  # unset: ServerConfig's defaults
     try:
@@ -180,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             max_batch_delay_ms=args.max_batch_delay_ms,
             max_connections=args.max_connections,
             max_body_bytes=args.max_body_bytes,
+            torch_threads=args.torch_threads,
             **{name: value for name, value in given.items() if value is not None},
         ).validate()
         model_dir, temp_dir = prepare_model_dir(config.model_dir)

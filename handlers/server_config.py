@@ -47,7 +47,7 @@ class ServerConfig:
     max_batch_delay_ms: float = 2.0
     request_timeout_s: float = 60.0  # SageMaker's model response limit
     idle_timeout_s: float = 30.0  # a silent connection is closed after this (slow clients)
-    torch_threads: int | None = None
+    torch_threads: int | None = None  # per worker; None: the usable cores // workers
 
     def __post_init__(self) -> None:
         # Callers pass lists (CLI, JSON, spawn_server); a tuple keeps the config hashable and frozen.
@@ -58,6 +58,8 @@ class ServerConfig:
         for name in ("workers", "max_body_bytes", "max_connections", "max_queued_images", "max_batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.torch_threads is not None and self.torch_threads < 1:
+            raise ValueError(f"torch_threads must be at least 1, got {self.torch_threads}")
         if self.max_batch_delay_ms < 0 or self.request_timeout_s <= 0 or self.idle_timeout_s <= 0:
             raise ValueError("max_batch_delay_ms must be >= 0 and the timeouts > 0")
         if not 0 <= self.port <= 65535:

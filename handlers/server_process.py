@@ -52,7 +52,7 @@ def spawn_server(
     host: str = "127.0.0.1",
     port: int = 0,
     endpoint_name: str | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     extra_args: list[str] | None = None,
     env: dict[str, str] | None = None,
     stderr: int | IO | None = None,
@@ -75,9 +75,9 @@ def spawn_server(
         host,
         "--port",
         str(port),
-        "--workers",
-        str(workers),
     ]
+    if workers is not None:  # None: the server's default
+        cmd += ["--workers", str(workers)]
     if endpoint_name:
         cmd += ["--endpoint-name", endpoint_name]
     if region:

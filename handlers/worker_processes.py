@@ -18,7 +18,6 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from handlers.http_server import EndpointHTTPServer
@@ -110,11 +109,8 @@ def _run_workers(
 ) -> None:
     ctx = multiprocessing.get_context("spawn")  # fork after torch's thread pools start is unsafe
     ready = ctx.Queue()
-    per_worker = replace(
-        config, torch_threads=config.torch_threads or max(1, (os.cpu_count() or 1) // config.workers)
-    )
     procs = [
-        ctx.Process(target=_worker_main, args=(open_server, per_worker, model_dir, sock, ready), daemon=True)
+        ctx.Process(target=_worker_main, args=(open_server, config, model_dir, sock, ready), daemon=True)
         for _ in range(config.workers)
     ]
     for proc in procs:

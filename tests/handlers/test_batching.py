@@ -133,3 +133,32 @@ def test_stop_runs_what_was_queued_and_refuses_new_work(make_batcher):
     assert running.result(30).shape == queued.result(30).shape == (1, 1)
     with pytest.raises(ServerStoppingError):
         batcher.submit(rows(1, 2))
+
+
+def test_run_calls_a_function_on_the_batching_thread_between_batches(make_batcher):
+    forward = GatedForward()
+    forward.gate.set()
+    batcher = make_batcher(forward)
+    assert batcher.run(lambda: threading.current_thread().name) == "batcher"
+    with pytest.raises(ZeroDivisionError):
+        batcher.run(lambda: 1 / 0)
+    assert torch.equal(batcher.submit(rows(1, 3)).result(30), rows(1, 3) * 10)
+
+
+def test_lists_of_images_are_batched_as_one_list(make_batcher):
+    forward = GatedForward()
+    batcher = make_batcher(forward)
+    seen: list[list[str]] = []
+
+    def forward_list(images: list[str]) -> torch.Tensor:
+        seen.append(list(images))
+        return forward(torch.zeros(len(images), 1))
+
+    batcher.forward = forward_list
+    first = batcher.submit(["a"])
+    assert forward.running.wait(30)
+    later = [batcher.submit(["b", "c"]), batcher.submit(["d"])]
+    forward.gate.set()
+    assert first.result(30).shape == (1, 1)
+    assert [f.result(30).shape for f in later] == [(2, 1), (1, 1)]
+    assert seen == [["a"], ["b", "c", "d"]]
