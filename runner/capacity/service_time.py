@@ -32,10 +32,11 @@ class ServiceTime:
 # config's architecture at its image size through handlers.serve, one worker, one client,
 # keep-alive, 300 requests after 20 warm-up ones; per request from the first byte sent to the last
 # byte received (PNG decode, preprocessing, forward, JSON). 2-vCPU Intel Xeon (the CI machine
-# type), torch 2.14.1 CPU, 2026-12-06.
+# type), torch 2.14.1 CPU, 2026-12-06, load average 1.4, with the endpoint server of c94eb58
+# (torchvision decoding, one compute thread).
 SHIPPED = {
-    ("resnet18", 64): ServiceTime(mean_ms=14.5, cv=0.05, source="shipped: resnet18 @64, measured 2026-12-06"),
-    ("resnet50", 224): ServiceTime(mean_ms=136.4, cv=0.38, source="shipped: resnet50 @224, measured 2026-12-06"),
+    ("resnet18", 64): ServiceTime(mean_ms=5.97, cv=0.10, source="shipped: resnet18 @64, measured 2026-12-06"),
+    ("resnet50", 224): ServiceTime(mean_ms=55.45, cv=0.063, source="shipped: resnet50 @224, measured 2026-12-06"),
 }
 
 

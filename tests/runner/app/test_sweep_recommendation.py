@@ -73,7 +73,7 @@ def test_a_sweep_over_instance_type_max_capacity_and_target_on_the_diurnal_profi
     result = subprocess.run(
         [sys.executable, str(REPO / "main.py"), "-m", "stage=simulate", "traffic=diurnal", "traffic.mean_rps=150.0",
          "endpoint.variants.AllTraffic.instance_type=ml.t2.medium,ml.c5.large", "autoscaling.max_capacity=1,3",
-         "autoscaling.target_value=600.0,3000.0", "function.reserved_concurrency=300", "slo.p99_ms=150.0",
+         "autoscaling.target_value=600.0,3000.0", "function.reserved_concurrency=300", "slo.p99_ms=28.0",
          "slo.error_rate=0.001", f"hydra.sweep.dir={sweep}", f"workdir={tmp_path / 'work'}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     rows = json.loads((sweep / "sweep_summary.json").read_text())

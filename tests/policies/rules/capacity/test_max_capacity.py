@@ -7,7 +7,7 @@ from capacity_cases import HALF_HOUR, LIGHT_DAY, ROOMY_FUNCTION, SLO, assert_nam
 from policy_helpers import Case, assert_fails, assert_passes
 
 RULE = "SG-CAP-004"
-FAILING = [Case((*SLO, *HALF_HOUR, *ROOMY_FUNCTION, "traffic.rps=1000.0"), config_key="autoscaling.max_capacity", note="1000 rps need ~8 ml.m5.large, max 3")]
+FAILING = [Case((*SLO, *HALF_HOUR, *ROOMY_FUNCTION, "traffic.rps=2500.0"), config_key="autoscaling.max_capacity", note="2500 rps need ~8 ml.m5.large, max 3")]
 PASSING = [Case(LIGHT_DAY)]
 
 

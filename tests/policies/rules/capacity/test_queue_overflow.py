@@ -7,7 +7,7 @@ from capacity_cases import HALF_HOUR, LIGHT_DAY, ROOMY_FUNCTION, SLO, assert_nam
 from policy_helpers import Case, assert_fails, assert_passes
 
 RULE = "SG-CAP-002"
-FAILING = [Case((*SLO, *HALF_HOUR, *ROOMY_FUNCTION, "traffic.rps=300.0", "autoscaling.target_value=100000.0"), config_key="autoscaling.target_value", note="300 rps, a target never reached")]
+FAILING = [Case((*SLO, *HALF_HOUR, *ROOMY_FUNCTION, "traffic.rps=900.0", "autoscaling.target_value=100000.0"), config_key="autoscaling.target_value", note="900 rps, a target never reached")]
 PASSING = [Case(LIGHT_DAY)]
 
 

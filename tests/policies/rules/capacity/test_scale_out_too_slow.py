@@ -7,7 +7,7 @@ from capacity_cases import LIGHT_DAY, ROOMY_FUNCTION, SLO, assert_names_the_minu
 from policy_helpers import Case, assert_fails, assert_passes
 
 RULE = "SG-CAP-003"
-FAILING = [Case((*SLO, *ROOMY_FUNCTION, "traffic=step", "traffic.minutes=60", "traffic.steps=[[0,0.1],[20,250.0]]", "autoscaling.max_capacity=10"), config_key="autoscaling.min_capacity", note="a step to 250 rps: alarm then startup")]
+FAILING = [Case((*SLO, *ROOMY_FUNCTION, "traffic=step", "traffic.minutes=60", "traffic.steps=[[0,0.1],[20,900.0]]", "autoscaling.max_capacity=10"), config_key="autoscaling.min_capacity", note="a step to 900 rps: alarm then startup")]
 PASSING = [Case(LIGHT_DAY)]
 
 
