@@ -26,7 +26,7 @@ from rich.console import Console
 
 from runner.core.errors import UserError
 from runner.deploy.drivers import DRIVERS, DriverContext, Live, driver_for
-from runner.deploy.drivers.base import Driver, Undo, error_code
+from runner.deploy.drivers.base import Driver, Undo, aws_message, error_code
 from runner.deploy.planner import Change, driver_context, plan_changes, resolve
 from runner.deploy.storage import ensure_bucket, upload_function_code
 from runner.deploy.sweeper import doomed
@@ -280,8 +280,8 @@ _EXISTS = ("EntityAlreadyExists", "ResourceInUse", "ResourceConflictException")
 def _already_exists(exc: BaseException) -> bool:
     if not isinstance(exc, Exception):
         return False
-    message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).lower()
-    return error_code(exc) in _EXISTS or "already exist" in message
+    return error_code(exc) in _EXISTS or "already exist" in aws_message(exc).lower()
+
 
 # What AWS (or the request check before it) answers to a request it refuses as written.
 _REFUSALS = ("ValidationException", "ValidationError", "InvalidParameterValueException", "InvalidParameterException",

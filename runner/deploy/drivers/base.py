@@ -196,12 +196,17 @@ def error_code(exc: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
+def aws_message(exc: Exception) -> str:
+    """The message of AWS's error answer ('' for an exception that is not one)."""
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Message", ""))
+
+
 def is_not_found(exc: Exception, *messages: str) -> bool:
     code = error_code(exc)
     if code in ("NoSuchEntity", "ResourceNotFoundException", "NotFound", "404", "NoSuchBucket",
                 "ProvisionedConcurrencyConfigNotFoundException", "ObjectNotFound"):
         return True
-    message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).lower()
+    message = aws_message(exc).lower()
     return code in ("ValidationException", "ValidationError") and any(m in message for m in messages or ("could not find",))
 
 
@@ -221,15 +226,11 @@ PROPAGATION_DELAY_S = 3.0
 _MISSING_PERMISSION = re.compile(r"does not have permissions to call (\w+) on (\w+)", re.IGNORECASE)
 
 
-def _aws_message(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Message", ""))
-
-
 def still_propagating(ctx: DriverContext | None, exc: Exception, role_arn: str | None = None) -> bool:
     """Whether ``exc`` is a service's answer about a role that may not have propagated yet. A missing
     permission counts only when the role (as IAM itself reports it) allows the call: otherwise it is
     simply missing, and waiting would not help."""
-    message = _aws_message(exc)
+    message = aws_message(exc)
     if not any(m in message.lower() for m in PROPAGATION_MESSAGES):
         return False
     missing = _MISSING_PERMISSION.search(message)
@@ -281,7 +282,7 @@ def retry_while_propagating(ctx: DriverContext | None, what: str, call: Callable
                 raise
             tries += 1
             pause = min(longest, float(tries), max(0.0, deadline - time.monotonic()))
-            message = (f"{what}: {_aws_message(exc)} — IAM changes take seconds to propagate; retrying in "
+            message = (f"{what}: {aws_message(exc)} — IAM changes take seconds to propagate; retrying in "
                        f"{pause:.1f}s (try {tries + 1}, up to {timeout:.0f}s)")
             if ctx is not None:
                 ctx.progress(message)
