@@ -17,6 +17,9 @@ from runner.core.cost import usage_cost
 from runner.core.errors import ConfigError
 from runner.core.settings import Settings
 
+# The service time's CV when only simulate.service_ms is given for a model with no measured figure
+# (the shipped ones run 0.05-0.4): simulate.service_cv sets it.
+UNMEASURED_CV = 0.5
 TRAFFIC_KEYS = ("rps", "mean_rps", "amplitude", "peak_hour", "cv", "burst_rps", "base_minutes", "burst_minutes",
                 "steps", "path", "function", "scale")
 
@@ -62,7 +65,7 @@ def path_params(settings: Settings, measured: service_time.ServiceTime | None = 
     if len(endpoint.variants) != 1:
         raise ConfigError(f"endpoint.variants: stage=simulate models one production variant, not "
                           f"{len(endpoint.variants)} (docs/capacity.md)")
-    [(name, variant)] = endpoint.variants.items()
+    [variant] = endpoint.variants.values()
     instance_type = variant.instance_type
     base = measured or service_time.shipped(settings.model.arch, settings.data.image_size)
     if base is None and sim.service_ms is None:
@@ -70,7 +73,7 @@ def path_params(settings: Settings, measured: service_time.ServiceTime | None = 
                           f"{settings.data.image_size} px; set simulate.service_ms (and simulate.service_cv), or "
                           "simulate.calibrate=true after stage=train to measure the artifact")
     service = (service_time.for_instance(instance_type, base) if base is not None
-               else service_time.ServiceTime(0.0, 0.5, "simulate.service_ms"))
+               else service_time.ServiceTime(0.0, UNMEASURED_CV, "simulate.service_ms"))
     if sim.service_ms is not None:
         service = service_time.ServiceTime(sim.service_ms, service.cv, "simulate.service_ms")
     if sim.service_cv is not None:
