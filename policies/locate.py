@@ -73,8 +73,10 @@ def _find(path: Path, key: tuple[str, ...], exact: bool) -> int | None:
     return None
 
 
-def _option_chain(group_dir: Path, option: str) -> list[Path]:
-    """An option's file, then the options it inherits from (``defaults: [parent]`` in its group)."""
+@lru_cache(maxsize=64)
+def _option_chain(group_dir: Path, option: str) -> tuple[Path, ...]:
+    """An option's file, then the options it inherits from (``defaults: [parent]`` in its group).
+    Remembered, as ``_key_lines`` is: a gate locates every finding's key, a sweep's jobs the same ones."""
     chain: list[Path] = []
     path = group_dir / f"{option}.yaml"
     while path.is_file() and path not in chain:
@@ -84,7 +86,7 @@ def _option_chain(group_dir: Path, option: str) -> list[Path]:
         if not parents:
             break
         path = group_dir / f"{parents[0]}.yaml"
-    return chain
+    return tuple(chain)
 
 
 def locate(config_key: str, choices: Mapping[str, str] | None = None, conf_dir: Path = CONF_DIR) -> ConfLocation:

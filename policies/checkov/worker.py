@@ -162,4 +162,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    code = main(sys.argv)
+    # The response is written and closed: skip the interpreter's teardown of checkov's modules and
+    # exit handlers (≈ 0.45 s on this 2-core machine), which the gate would wait for.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
