@@ -24,7 +24,13 @@ every YAML file, ≈ 0.13 s a job). The sweeper hands its launcher a config load
 ``hydra.*``) once per process and applies the job's value overrides to a copy of it, with Hydra's
 own functions (``Overrides``' rule for what is a value override, ``_apply_overrides_to_config``,
 ``get_overrides_dirname``): the same config, ``hydra.overrides.task`` and ``override_dirname``;
-the sweep's directory layout and each job's ``.hydra/`` files are the launcher's as before.
+the sweep's directory layout and each job's ``.hydra/`` files are the launcher's as before. Jobs
+of Hydra's joblib launcher run in processes forked from this one once the bases are composed,
+each with this package's ``job.run_job`` (Hydra's, at half the cost).
+
+Once set up (launcher, ``multirun.yaml``, the composed bases), and before the first job, the
+sweeper calls ``before_jobs(config=...)`` on every Hydra callback of the sweep that has one: work
+the jobs need that ran beside the set-up (the callback's checkov batch) is finished there.
 """
 
 from __future__ import annotations
@@ -136,6 +142,11 @@ class PrevalidatedSweeper(BasicSweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        loader = self.launcher.hydra_context.config_loader  # type: ignore[attr-defined]
+        if isinstance(loader, ComposeOnce) and self._forked_workers() is not None:
+            # Each group choice composed once, before forking: the job processes share them.
+            loader.compose_bases(self.launcher.config, [job for batch in self.overrides for job in batch])  # type: ignore[attr-defined]
+        self._before_jobs()
         returns: list[Sequence[JobReturn]] = []
         initial_job_idx = 0
         while not self.is_done():
@@ -161,6 +172,16 @@ class PrevalidatedSweeper(BasicSweeper):
             returns.append(results)
         return returns
 
+
+    def _before_jobs(self) -> None:
+        """Call ``before_jobs(config=...)`` on each of the sweep's Hydra callbacks that has one: work
+        every job needs that could overlap the sweeper's set-up (sagegate's SweepSummary waits
+        there for the checkov batch it started in ``on_multirun_start``)."""
+        assert self.hydra_context is not None
+        for callback in getattr(self.hydra_context.callbacks, "callbacks", []):
+            before_jobs = getattr(callback, "before_jobs", None)
+            if callable(before_jobs):
+                before_jobs(config=self.config)
 
     # ---- the joblib launcher's jobs, in processes forked from this one ------------------------------
 
@@ -205,9 +226,6 @@ class PrevalidatedSweeper(BasicSweeper):
         log.info(f"Launching {len(jobs)} jobs in {workers} process(es), sweep output dir : {sweep_dir}")
         for idx, overrides in jobs:  # here, as Hydra's launchers do: a job's process logs to its job's log
             log.info(f"\t#{idx} : {' '.join(overrides)}")
-        loader = launcher.hydra_context.config_loader
-        if isinstance(loader, ComposeOnce):  # each group choice composed once, before forking
-            loader.compose_bases(launcher.config, batch)
         if workers == 1:
             results = []
             for idx, overrides in jobs:

@@ -23,7 +23,7 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -301,8 +301,18 @@ def scan_by_resource(templates: dict[str, dict[str, Any]], timeout_s: float, *, 
     batch, and each template gets its resources' results. Same answers as ``scan_templates``;
     a template or a result the views do not model makes it scan whole templates instead.
     ``stats`` (if given) gets the templates, parts and resources scanned."""
+    return start_scan_by_resource(templates, timeout_s, venv=venv, checks_dir=checks_dir, stats=stats)()
+
+
+def start_scan_by_resource(templates: dict[str, dict[str, Any]], timeout_s: float, *, venv: Path = CHECKOV_VENV,
+                           checks_dir: Path = CHECKS_DIR,
+                           stats: dict[str, int] | None = None) -> Callable[[], dict[str, CheckovScan]]:
+    """``scan_by_resource``, in two steps: this call hands the batch to the worker (waiting only
+    for checkov to be loaded) and returns at once; calling what it returns waits for the answer.
+    The caller does its own work while checkov scans. What is returned must be called (it also
+    stops the worker), at most once."""
     if not templates:
-        return {}
+        return dict
     python = _python(venv)
     _check_custom_dir(checks_dir)
     deadline = time.monotonic() + timeout_s
@@ -320,27 +330,35 @@ def scan_by_resource(templates: dict[str, dict[str, Any]], timeout_s: float, *, 
             except Unsupported:
                 batch = None
         worker.send(batch.synthetic if batch is not None else templates)
-        try:
-            returncode, response, stderr = worker.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            raise GateError(f"checkov timed out after {timeout_s:g} s "
-                            f"({len(templates)} template(s); policy.checkov.timeout_s)") from None
-        if ready is None and returncode != 0 and not response.exists():
-            raise GateError(f"checkov timed out after {timeout_s:g} s or crashed while loading: "
-                            f"{stderr.strip()[-500:] or 'no output'}")
-        body = _read_response(returncode, response, stderr)
-    finally:
+    except BaseException:
         worker.discard()
-    if batch is None:
-        return _collect(templates, [body])
-    parts = _collect(batch.synthetic, [body])
-    if stats is not None:
-        stats.update(templates=len(templates), parts=len(batch.synthetic), resources=batch.resources_scanned,
-                     template_resources=sum(len(v) for v in batch.template_views.values()))
-    try:
-        return _assemble(templates, batch, parts)
-    except Unsupported:  # a result on something other than a resource: scan the templates whole
-        return scan_templates(templates, max(1.0, deadline - time.monotonic()), venv=venv, checks_dir=checks_dir)
+        raise
+
+    def finish() -> dict[str, CheckovScan]:
+        try:
+            try:
+                returncode, response, stderr = worker.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                raise GateError(f"checkov timed out after {timeout_s:g} s "
+                                f"({len(templates)} template(s); policy.checkov.timeout_s)") from None
+            if ready is None and returncode != 0 and not response.exists():
+                raise GateError(f"checkov timed out after {timeout_s:g} s or crashed while loading: "
+                                f"{stderr.strip()[-500:] or 'no output'}")
+            body = _read_response(returncode, response, stderr)
+        finally:
+            worker.discard()
+        if batch is None:
+            return _collect(templates, [body])
+        parts = _collect(batch.synthetic, [body])
+        if stats is not None:
+            stats.update(templates=len(templates), parts=len(batch.synthetic), resources=batch.resources_scanned,
+                         template_resources=sum(len(v) for v in batch.template_views.values()))
+        try:
+            return _assemble(templates, batch, parts)
+        except Unsupported:  # a result on something other than a resource: scan the templates whole
+            return scan_templates(templates, max(1.0, deadline - time.monotonic()), venv=venv, checks_dir=checks_dir)
+
+    return finish
 
 
 def _assemble(templates: dict[str, dict[str, Any]], batch: Any,
@@ -402,18 +420,39 @@ def warm_cache(templates: Iterable[dict[str, Any]], cache_dir: Path, timeout_s: 
                workers: int | None = None, by_resource: bool = True,
                stats: dict[str, int] | None = None) -> dict[str, CheckovScan]:
     """Scan every template not yet in ``cache_dir`` in one batch and store the results, keyed by
-    ``template_key``; ``by_resource``: each distinct resource once (``scan_by_resource``). For a sweep: render every job's template (``render_template``), call this
-    once, then give each job ``checkov_cache_dir``."""
+    ``template_key``; ``by_resource``: each distinct resource once (``scan_by_resource``). For a
+    sweep: render every job's template (``render_template``), call this once (or
+    ``start_warm_cache``), then give each job ``checkov_cache_dir``."""
+    if not by_resource:
+        scans = scan_templates(_not_cached(templates, cache_dir), timeout_s, workers=workers)
+        for key, scan in scans.items():
+            store_cached(cache_dir, key, scan)
+        return scans
+    return start_warm_cache(templates, cache_dir, timeout_s, stats=stats)()
+
+
+def start_warm_cache(templates: Iterable[dict[str, Any]], cache_dir: Path, timeout_s: float, *,
+                     stats: dict[str, int] | None = None) -> Callable[[], dict[str, CheckovScan]]:
+    """``warm_cache`` by resource, in two steps (``start_scan_by_resource``): the batch is handed
+    to the worker now; calling what is returned waits for it and stores the results."""
+    finish_scan = start_scan_by_resource(_not_cached(templates, cache_dir), timeout_s, stats=stats)
+
+    def finish() -> dict[str, CheckovScan]:
+        scans = finish_scan()
+        for key, scan in scans.items():
+            store_cached(cache_dir, key, scan)
+        return scans
+
+    return finish
+
+
+def _not_cached(templates: Iterable[dict[str, Any]], cache_dir: Path) -> dict[str, dict[str, Any]]:
     pending: dict[str, dict[str, Any]] = {}
     for template in templates:
         key = template_key(template)
         if key not in pending and not cache_path(cache_dir, key).exists():
             pending[key] = template
-    scans = (scan_by_resource(pending, timeout_s, stats=stats) if by_resource
-             else scan_templates(pending, timeout_s, workers=workers))
-    for key, scan in scans.items():
-        store_cached(cache_dir, key, scan)
-    return scans
+    return pending
 
 
 # ---- the checkov command, one template at a time ----------------------------------------------------

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
     from runner.stack.model import Stack
 
 CACHE_DIR_NAME = ".checkov-cache"
+# The sweeper that calls SweepSummary.before_jobs once its set-up is done (conf/config.yaml).
+DEFERRING_SWEEPER = "hydra_plugins.sagegate_sweeper.PrevalidatedSweeper"
 SEVERITY_COLUMNS = ("critical", "high", "medium", "low")
 NOT_RUN = "not run"  # the verdict of a valid job in a sweep stopped by an invalid one
 
@@ -126,13 +129,32 @@ def precompute_checkov(task_overrides: list[str], cache_dir: Path, console: Cons
                        jobs: list[Job] | None = None) -> int:
     """Scan the templates of all valid jobs in one checkov batch; returns how many were scanned.
     ``jobs``: the sweep's jobs already checked (else they are checked here)."""
-    from policies.checkov.runner import render_template, warm_cache
+    batch = start_checkov_batch(jobs if jobs is not None else check_jobs(job_overrides(task_overrides)), cache_dir)
+    if batch is None:
+        return 0
+    finish_checkov_batch(batch, console)
+    return batch.templates
+
+
+@dataclass
+class CheckovBatch:
+    """The sweep's checkov batch, handed to the worker: it scans while the sweep sets up."""
+
+    templates: int  # how many templates it holds
+    finish: Callable[[], object]  # waits for checkov's answer and stores it in the sweep's cache
+    stats: dict[str, int]
+
+
+def start_checkov_batch(jobs: list[Job], cache_dir: Path) -> CheckovBatch | None:
+    """Render the templates of all valid jobs that run checkov and hand them to checkov in one
+    batch (``policies.checkov.runner.start_warm_cache``); None when no job runs checkov."""
+    from policies.checkov.runner import render_template, start_warm_cache
     from runner.stack.build import build_stack
 
     templates = []
     timeout_s = 600.0
     account: str | None = None
-    for job in jobs if jobs is not None else check_jobs(job_overrides(task_overrides)):
+    for job in jobs:
         settings = job.settings
         if job.error or settings is None or not settings.policy.checkov.enabled:
             continue  # an invalid job does not run
@@ -143,15 +165,21 @@ def precompute_checkov(task_overrides: list[str], cache_dir: Path, console: Cons
         stack = job.stack if job.stack is not None and job.stack.account == account else None
         templates.append(render_template(settings, stack or build_stack(settings, account=account)))
         timeout_s = max(timeout_s, float(settings.policy.checkov.timeout_s))
-    if templates:
-        stats: dict[str, int] = {}
-        with console.status(f"checkov: scanning the resources of {len(templates)} templates in one batch"):
-            warm_cache(templates, cache_dir, timeout_s, stats=stats)
-        if stats.get("resources") is not None:
-            console.print(f"checkov: {stats['template_resources']} resources in {stats['templates']} distinct templates, "
-                          f"{stats['resources']} scanned ({stats['parts']} parts holding each distinct resource once)",
-                          markup=False)
-    return len(templates)
+    if not templates:
+        return None
+    stats: dict[str, int] = {}
+    return CheckovBatch(len(templates), start_warm_cache(templates, cache_dir, timeout_s, stats=stats), stats)
+
+
+def finish_checkov_batch(batch: CheckovBatch, console: Console) -> None:
+    """Wait for the batch's answer (stored in the sweep's cache) and say what was scanned."""
+    with console.status(f"checkov: scanning the resources of {batch.templates} templates in one batch"):
+        batch.finish()
+    stats = batch.stats
+    if stats.get("resources") is not None:
+        console.print(f"checkov: {stats['template_resources']} resources in {stats['templates']} distinct templates, "
+                      f"{stats['resources']} scanned ({stats['parts']} parts holding each distinct resource once)",
+                      markup=False)
 
 
 def reused_sweep_dir(sweep_dir: Path) -> list[str]:
@@ -533,18 +561,35 @@ class SweepSummary(Callback):
             stop_invalid_sweep(console, sweep_dir, jobs)
         from policies.checkov.process import discard_prestarted
 
+        self._checkov = None
         try:
-            scanned = precompute_checkov([], sweep_dir / CACHE_DIR_NAME, console, jobs=jobs)
+            self._checkov = start_checkov_batch(jobs, sweep_dir / CACHE_DIR_NAME)
         except Exception as exc:  # noqa: BLE001 - each job then runs (and reports) its own checkov
-            console.print(escape(f"checkov batch for the sweep failed, jobs will scan one by one: {exc}"), soft_wrap=True)
-        else:
-            if scanned:
-                console.print(f"checkov: {scanned} templates scanned once for the whole sweep")
+            _batch_failed(console, exc)
         finally:
-            discard_prestarted()  # main.py's early worker, if the batch did not use it
+            if self._checkov is None:
+                discard_prestarted()  # main.py's early worker, if the batch did not take it
         set_parallelism(config, jobs, console)
+        if OmegaConf.select(config, "hydra.sweeper._target_") != DEFERRING_SWEEPER:
+            self.before_jobs(config)  # another sweeper: the jobs need the answer before they start
+
+    def before_jobs(self, config: DictConfig, **kwargs: Any) -> None:
+        """Called by sagegate's sweeper after its own set-up, before the first job starts
+        (hydra_plugins/sagegate_sweeper): checkov has scanned the sweep's batch meanwhile; wait for
+        its answer and store it where each job's gate reads it."""
+        batch, self._checkov = getattr(self, "_checkov", None), None
+        if batch is None:
+            return
+        console = Console(highlight=False)
+        try:
+            finish_checkov_batch(batch, console)
+        except Exception as exc:  # noqa: BLE001 - each job then runs (and reports) its own checkov
+            _batch_failed(console, exc)
+        else:
+            console.print(f"checkov: {batch.templates} templates scanned once for the whole sweep")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self.before_jobs(config)  # a sweeper that never started its jobs leaves no worker behind
         sweep_dir = Path(config.hydra.sweep.dir)
         task = OmegaConf.select(config, "hydra.overrides.task")
         rows, keys = summary_rows(sweep_dir, sweep_job_overrides(config) if task is not None else None)
@@ -553,6 +598,10 @@ class SweepSummary(Callback):
         code = sweep_exit_code(rows)
         if code:
             raise RunExit(code)
+
+
+def _batch_failed(console: Console, exc: Exception) -> None:
+    console.print(escape(f"checkov batch for the sweep failed, jobs will scan one by one: {exc}"), soft_wrap=True)
 
 
 def stop_invalid_sweep(console: Console, sweep_dir: Path, jobs: list[Job]) -> None:

@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from omegaconf import OmegaConf
+from hydra.types import HydraContext
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
+import hydra_plugins.sagegate_sweeper as sweeper_plugin  # by attribute: Hydra's plugin scan reloads it
 import policies.checkov.runner as checkov_runner
 from hydra_plugins.sagegate_sweeper import record_failure
 from runner.app.sweep import (
     CACHE_DIR_NAME,
+    DEFERRING_SWEEPER,
     SweepSummary,
     best_by_validation_loss,
     check_jobs,
@@ -297,11 +300,11 @@ def warmed(monkeypatch) -> list[tuple[list[dict[str, Any]], Path, float]]:
     """Record the one checkov batch instead of running checkov."""
     calls: list[tuple[list[dict[str, Any]], Path, float]] = []
 
-    def warm_cache(templates, cache_dir, timeout_s, **_):
+    def start_warm_cache(templates, cache_dir, timeout_s, **_):
         calls.append((list(templates), Path(cache_dir), timeout_s))
-        return {}
+        return dict  # what finishing the batch returns: no scans
 
-    monkeypatch.setattr(checkov_runner, "warm_cache", warm_cache)
+    monkeypatch.setattr(checkov_runner, "start_warm_cache", start_warm_cache)
     return calls
 
 
@@ -324,24 +327,74 @@ def test_precompute_skips_jobs_without_checkov(tmp_path: Path, warmed):
     assert scanned == 0 and warmed == []
 
 
+def _batch_sweep(tmp_path: Path, sweeper: str | None = None) -> DictConfig:
+    hydra: dict[str, Any] = {"sweep": {"dir": str(tmp_path)},
+                             "overrides": {"task": ["stage=check", "autoscaling.max_capacity=2,3"]}}
+    if sweeper is not None:
+        hydra["sweeper"] = {"_target_": sweeper}
+    return OmegaConf.create({"hydra": hydra})
+
+
 def test_on_multirun_start_reports_the_batch(tmp_path: Path, warmed, capsys):
-    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)},
-                                         "overrides": {"task": ["stage=check", "autoscaling.max_capacity=2,3"]}}})
-    SweepSummary().on_multirun_start(config)
+    SweepSummary().on_multirun_start(_batch_sweep(tmp_path))
     assert "checkov: 2 templates scanned once for the whole sweep" in capsys.readouterr().out
     assert warmed[0][1] == tmp_path / CACHE_DIR_NAME
+
+
+def test_with_sagegates_sweeper_the_batch_is_finished_before_the_first_job(tmp_path: Path, monkeypatch, capsys):
+    """on_multirun_start hands the batch to checkov and returns; the sweeper, once set up, calls
+    before_jobs, which waits for the answer; the jobs start after it."""
+    finished: list[str] = []
+
+    def start_warm_cache(templates, cache_dir, timeout_s, **_):
+        return lambda: finished.append("finished") or {}
+
+    monkeypatch.setattr(checkov_runner, "start_warm_cache", start_warm_cache)
+    summary = SweepSummary()
+    summary.on_multirun_start(_batch_sweep(tmp_path, DEFERRING_SWEEPER))
+    assert finished == [] and "scanned once" not in capsys.readouterr().out
+    summary.before_jobs(config=_batch_sweep(tmp_path, DEFERRING_SWEEPER))
+    assert finished == ["finished"]
+    assert "checkov: 2 templates scanned once for the whole sweep" in capsys.readouterr().out
+    summary.before_jobs(config=_batch_sweep(tmp_path, DEFERRING_SWEEPER))  # once only
+    assert finished == ["finished"]
+
+
+def test_the_sweeper_calls_before_jobs_on_the_callbacks_that_have_it():
+    calls: list[Any] = []
+
+    class Callbacks:
+        callbacks = [object(), type("WithBefore", (), {"before_jobs": lambda self, config: calls.append(config)})()]
+
+    sweeper_ = sweeper_plugin.PrevalidatedSweeper(max_batch_size=None)
+    sweeper_.hydra_context = HydraContext(config_loader=None, callbacks=Callbacks())  # type: ignore[arg-type]
+    sweeper_.config = OmegaConf.create({"a": 1})
+    sweeper_._before_jobs()
+    assert calls == [sweeper_.config]
 
 
 def test_a_failed_batch_leaves_each_job_to_scan_alone(tmp_path: Path, monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise RuntimeError("checkov is not installed")
 
-    monkeypatch.setattr(checkov_runner, "warm_cache", broken)
-    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)},
-                                         "overrides": {"task": ["stage=check", "autoscaling.max_capacity=2,3"]}}})
-    SweepSummary().on_multirun_start(config)  # does not raise
+    monkeypatch.setattr(checkov_runner, "start_warm_cache", broken)
+    SweepSummary().on_multirun_start(_batch_sweep(tmp_path))  # does not raise
     out = " ".join(capsys.readouterr().out.split())  # the console wraps at the terminal's width
     assert "checkov batch for the sweep failed, jobs will scan one by one: checkov is not installed" in out
+
+
+def test_a_batch_whose_answer_fails_leaves_each_job_to_scan_alone(tmp_path: Path, monkeypatch, capsys):
+    def start_warm_cache(*args, **kwargs):
+        def finish():
+            raise RuntimeError("checkov timed out after 600 s")
+        return finish
+
+    monkeypatch.setattr(checkov_runner, "start_warm_cache", start_warm_cache)
+    summary = SweepSummary()
+    summary.on_multirun_start(_batch_sweep(tmp_path, DEFERRING_SWEEPER))
+    summary.before_jobs(config=_batch_sweep(tmp_path, DEFERRING_SWEEPER))  # does not raise
+    out = " ".join(capsys.readouterr().out.split())
+    assert "checkov batch for the sweep failed, jobs will scan one by one: checkov timed out after 600 s" in out
 
 
 # ---- checked before the first job; typed values; this sweep's jobs only ------------------------------
