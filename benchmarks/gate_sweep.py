@@ -46,6 +46,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.bytecode import compile_sagegate  # noqa: E402
 from policies.checkov.runner import render_template, run_checkov_batch, run_checkov_cli, template_key  # noqa: E402
 from policies.gate import evaluate  # noqa: E402
 from runner.app.compose import compose_config  # noqa: E402
@@ -104,6 +105,7 @@ def side_by_side(rounds: int, repo: Path) -> None:
     from policies.checkov.process import CHECKOV_VENV, CHECKS_DIR, PARAMS_ENV, checkov_environment
     from policies.checkov.runner import checkov_params
 
+    compile_sagegate(repo)
     params = checkov_params(load_settings(compose_config(["stage=check"])).policy)
     env = checkov_environment()
     env[PARAMS_ENV] = json.dumps(params)

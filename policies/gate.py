@@ -217,7 +217,7 @@ def run_gate(settings: Settings, stack: Stack, costs: CostSummary, out_dir: Path
     result.template_sha256 = hashlib.sha256(stack.template_json()).hexdigest()
     chosen = choices if choices is not None else _choices()
     write_reports(result, out_dir, locator=lambda key: locate(key, chosen))
-    if console is not None:
+    if console is not None and not console.quiet:  # a sweep job's console is quiet: rich would render for nothing
         print_console(console, result)
     return result
 

@@ -35,6 +35,7 @@ the jobs need that ran beside the set-up (the callback's checkov batch) is finis
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -234,6 +235,9 @@ class PrevalidatedSweeper(BasicSweeper):
             return results
         sys.stdout.flush()
         sys.stderr.flush()
+        # What this process made is never garbage in the children: frozen, their full collections
+        # skip it (a 100-job sweep's full collections took 60-70 ms each instead of 30).
+        gc.freeze()
         children: dict[int, list[tuple[int, Sequence[str]]]] = {}
         for worker in range(workers):
             share = jobs[worker::workers]
@@ -255,6 +259,7 @@ class PrevalidatedSweeper(BasicSweeper):
                     os._exit(code)
             children[pid] = share
         results = []
+        gc.unfreeze()  # here, after the fork: collected as before
         for pid, share in children.items():
             _, status = os.waitpid(pid, 0)
             code = os.waitstatus_to_exitcode(status)

@@ -51,7 +51,7 @@ def gate(context: RunContext, stack: Stack) -> int:
     template = stack.template_json()
     (context.run_dir / "template.json").parent.mkdir(parents=True, exist_ok=True)
     (context.run_dir / "template.json").write_bytes(template)
-    spinner = (contextlib.nullcontext() if settings.quiet or not settings.policy.checkov.enabled
+    spinner = (contextlib.nullcontext() if settings.quiet or context.console.quiet or not settings.policy.checkov.enabled
                else context.console.status("policy gate: native rules and checkov on the rendered template"))
     try:
         with spinner:
