@@ -34,14 +34,16 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 # The spin count handlers/serve.py gives torch's OpenMP threads, here too before torch loads, so
 # the bare model and the server (which inherits this environment) run with the same setting.
-os.environ.setdefault("GOMP_SPINCOUNT", "1000")
+from handlers.serve import OMP_SPIN_COUNT  # noqa: E402 - sets it (before importing torch) unless the environment does
+
+os.environ.setdefault("GOMP_SPINCOUNT", OMP_SPIN_COUNT)
 
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from handlers.server_process import spawn_server  # noqa: E402  (torch-free launcher)
 from training.data import normalizer  # noqa: E402

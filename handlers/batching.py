@@ -3,7 +3,12 @@
 Requests are decoded on their connection's thread, then ``Batcher.submit`` queues their images (a
 tensor whose first dimension counts them, or a list). The batching thread takes every request
 already queued (up to ``max_batch`` images), and waits up to ``max_delay_s`` for more only while
-other requests are still being decoded (the ``preparing`` gauge), so a lone client never waits.
+other requests are still being decoded (the ``preparing`` gauge) or while it holds fewer requests
+than the last batch did: clients that just got their answers send their next request at once
+(boto3 clients in a loop, the Lambda functions in front of an endpoint under load), and without
+the wait a batch left before they were back. So a lone client never waits, and 8 clients in a
+loop get batches of 8 instead of alternating 7 and 1 (a batch of 1 costs a whole ResNet50 forward
+pass for one image): 33 img/s instead of 30 at 8 clients on the 2-core machine with a 5 ms delay.
 
 The batching thread is meant to be the only thread of the process that runs parallel torch
 operations (``Batcher.run`` runs the model loading there too): libgomp, torch's OpenMP, keeps a
@@ -105,6 +110,7 @@ class Batcher:
         self._queue: queue.SimpleQueue[_Work | _Call | None] = queue.SimpleQueue()
         self._queued = Gauge()
         self.preparing = Gauge()  # requests being decoded: worth a short wait for them
+        self._last_requests = 1  # how many requests the last batch held: their clients may be back
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
         self._thread.start()
@@ -141,7 +147,7 @@ class Batcher:
                 work = self._queue.get_nowait()
             except queue.Empty:
                 remaining = deadline - time.monotonic()
-                if self.preparing.value == 0 or remaining <= 0:
+                if remaining <= 0 or (self.preparing.value == 0 and len(items) >= self._last_requests):
                     break
                 try:
                     work = self._queue.get(timeout=remaining)
@@ -170,6 +176,7 @@ class Batcher:
                     first.future.set_exception(exc)
                 continue
             items, carry = self._collect(first)
+            self._last_requests = len(items)
             self._queued.add(-sum(w.size for w in items))
             try:
                 rows = self.forward(_join(items))

@@ -42,12 +42,15 @@ from typing import Any
 
 # How long torch's OpenMP threads (libgomp) spin at a barrier before they sleep, read once when
 # torch loads: libgomp's default (300 000 spins, ≈ 1 ms) makes the forward pass fast on idle
-# cores and ruinous on busy ones - a spinning thread holds the core its partner needs. Measured
-# on the 2-core machine at load 6 (ResNet50 @224, batch 1, frozen): 1.6-9 s a forward pass with
-# the default, 78 ms with 1000 spins (libgomp's own value when it has more threads than cores is
-# 100). Set before torch is imported, so ``python -m handlers.serve`` and its workers get it; a
-# value in the environment wins.
-OMP_SPIN_COUNT = "1000"
+# cores and ruinous on busy ones - a spinning thread holds the core its partner needs; too short a
+# spin puts the threads to sleep between the forward pass's many barriers. Measured on the 2-core
+# machine, ResNet50 @224 (benchmarks/serve_throughput.py, 2026-12-06; server img/s at 1 / 8
+# clients): idle, 1 000 spins 18.4 / 26.7, 10 000 spins 23.8 / 32.7, the default 23.1 / 30.9; two
+# busy processes beside it, 10.7 / 11.5, 10.6 / 13.6 and 8.8 / 8.0; four, 4.7 / 8.4, 4.9 / 7.4 and
+# 2.2 / 3.6 (at load 6 a single forward pass took 1.6-9 s with the default). 10 000 is as fast as
+# the default when idle and as robust as 1 000 under load. Set before torch is imported, so
+# ``python -m handlers.serve`` and its workers get it; a value in the environment wins.
+OMP_SPIN_COUNT = "10000"
 os.environ.setdefault("GOMP_SPINCOUNT", OMP_SPIN_COUNT)
 
 import torch  # noqa: E402

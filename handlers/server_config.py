@@ -44,7 +44,8 @@ class ServerConfig:
     max_connections: int = 64
     max_queued_images: int = 256
     max_batch: int = 32
-    max_batch_delay_ms: float = 2.0
+    # The longest a batch waits for requests about to arrive (handlers/batching.py says which).
+    max_batch_delay_ms: float = 5.0
     request_timeout_s: float = 60.0  # SageMaker's model response limit
     idle_timeout_s: float = 30.0  # a silent connection is closed after this (slow clients)
     torch_threads: int | None = None  # per worker; None: the usable cores // workers

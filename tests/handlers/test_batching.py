@@ -119,6 +119,39 @@ def test_while_requests_are_being_prepared_the_batch_waits_for_them(make_batcher
     assert forward.sizes == [2]
 
 
+def _batch_of_three_then(batcher: Batcher, forward: GatedForward) -> None:
+    """Run a batch of 1, then one of 3 (queued behind it): the last batch held 3 requests."""
+    first = batcher.submit(rows(1, 0))
+    assert forward.running.wait(30)
+    queued = [batcher.submit(rows(1, i)) for i in (1, 2, 3)]
+    forward.gate.set()
+    for future in (first, *queued):
+        future.result(30)
+    assert forward.sizes == [1, 3]
+
+
+def test_after_a_batch_of_three_the_next_batch_waits_for_three_requests(make_batcher):
+    """Clients in a loop come back right after their answers: nothing is being decoded yet when
+    the first of them arrives, but the batch waits (up to the delay) for as many as last time."""
+    forward = GatedForward()
+    batcher = make_batcher(forward, max_delay_s=600.0)  # a batch that did not stop waiting would outlast the test
+    _batch_of_three_then(batcher, forward)
+    lone = batcher.submit(rows(1, 4))
+    threading.Event().wait(0.05)  # the next two clients are a moment behind
+    rest = [batcher.submit(rows(1, 5)), batcher.submit(rows(1, 6))]
+    assert [f.result(30).shape[0] for f in (lone, *rest)] == [1, 1, 1]
+    assert forward.sizes == [1, 3, 3]
+
+
+def test_the_wait_for_returning_clients_ends_at_the_delay(make_batcher):
+    forward = GatedForward()
+    batcher = make_batcher(forward, max_delay_s=0.05)
+    _batch_of_three_then(batcher, forward)
+    assert torch.equal(batcher.submit(rows(1, 4)).result(30), rows(1, 4) * 10)  # alone, after the delay
+    assert batcher.submit(rows(1, 5)).result(30).shape == (1, 1)  # the last batch held 1: no wait
+    assert forward.sizes == [1, 3, 1, 1]
+
+
 def test_stop_runs_what_was_queued_and_refuses_new_work(make_batcher):
     forward = GatedForward()
     batcher = make_batcher(forward)
