@@ -8,7 +8,7 @@ than the last batch did: clients that just got their answers send their next req
 (boto3 clients in a loop, the Lambda functions in front of an endpoint under load), and without
 the wait a batch left before they were back. So a lone client never waits, and 8 clients in a
 loop get batches of 8 instead of alternating 7 and 1 (a batch of 1 costs a whole ResNet50 forward
-pass for one image): 33 img/s instead of 30 at 8 clients on the 2-core machine with a 5 ms delay.
+pass for one image): 31-33 img/s instead of 29-30 at 8 clients on the 2-core machine, 5 ms delay.
 
 The batching thread is meant to be the only thread of the process that runs parallel torch
 operations (``Batcher.run`` runs the model loading there too): libgomp, torch's OpenMP, keeps a
