@@ -312,7 +312,7 @@ def start_scan_by_resource(templates: dict[str, dict[str, Any]], timeout_s: floa
     The caller does its own work while checkov scans. What is returned must be called (it also
     stops the worker), at most once."""
     if not templates:
-        return dict
+        return dict  # nothing to scan: finishing gives {}
     python = _python(venv)
     _check_custom_dir(checks_dir)
     deadline = time.monotonic() + timeout_s
@@ -424,10 +424,7 @@ def warm_cache(templates: Iterable[dict[str, Any]], cache_dir: Path, timeout_s: 
     sweep: render every job's template (``render_template``), call this once (or
     ``start_warm_cache``), then give each job ``checkov_cache_dir``."""
     if not by_resource:
-        scans = scan_templates(_not_cached(templates, cache_dir), timeout_s, workers=workers)
-        for key, scan in scans.items():
-            store_cached(cache_dir, key, scan)
-        return scans
+        return _stored(cache_dir, scan_templates(_not_cached(templates, cache_dir), timeout_s, workers=workers))
     return start_warm_cache(templates, cache_dir, timeout_s, stats=stats)()
 
 
@@ -436,14 +433,13 @@ def start_warm_cache(templates: Iterable[dict[str, Any]], cache_dir: Path, timeo
     """``warm_cache`` by resource, in two steps (``start_scan_by_resource``): the batch is handed
     to the worker now; calling what is returned waits for it and stores the results."""
     finish_scan = start_scan_by_resource(_not_cached(templates, cache_dir), timeout_s, stats=stats)
+    return lambda: _stored(cache_dir, finish_scan())
 
-    def finish() -> dict[str, CheckovScan]:
-        scans = finish_scan()
-        for key, scan in scans.items():
-            store_cached(cache_dir, key, scan)
-        return scans
 
-    return finish
+def _stored(cache_dir: Path, scans: dict[str, CheckovScan]) -> dict[str, CheckovScan]:
+    for key, scan in scans.items():
+        store_cached(cache_dir, key, scan)
+    return scans
 
 
 def _not_cached(templates: Iterable[dict[str, Any]], cache_dir: Path) -> dict[str, dict[str, Any]]:

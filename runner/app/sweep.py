@@ -8,11 +8,13 @@
   references, the job requests against botocore's models). If any job is invalid, nothing runs:
   every error is listed (job number, its overrides, the key and the message), the summary files
   are written (the invalid jobs as ``error`` rows, the others ``not run``) and the sweep exits 2;
-- renders every template and scans each distinct resource once with one warm checkov process
+- renders every template and hands each distinct resource to one warm checkov process
   (policies/checkov/resources.py: a resource's answer depends on its body, what it references,
-  what connects to it through a graph check and the template's other sections, all hashed), and
-  caches each template's answer by template hash in the sweep directory; each job's gate then reads
-  its answer from there instead of starting checkov (≈3 s each);
+  what connects to it through a graph check and the template's other sections, all hashed), which
+  scans them while the sweeper sets up; ``before_jobs`` (called by sagegate's sweeper before the
+  first job, or at once under another sweeper) waits for the answer and caches each template's by
+  template hash in the sweep directory; each job's gate then reads its answer from there instead
+  of starting checkov (≈3 s each);
 - decides how many jobs run at once and prints it in one line: a sweep whose every job runs
   remotely (target=aws: SageMaker training or tuning, EC2 training, deploy, invoke, destroy)
   runs min(``sweep.max_parallel``, jobs) at once whatever the cores, since its jobs mostly wait
@@ -550,6 +552,8 @@ def set_parallelism(config: DictConfig, jobs: list[Job], console: Console) -> Pa
 class SweepSummary(Callback):
     """Registered under hydra.callbacks in conf/config.yaml."""
 
+    _checkov: CheckovBatch | None = None  # started in on_multirun_start, finished in before_jobs
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         console = Console(highlight=False)
@@ -584,7 +588,7 @@ class SweepSummary(Callback):
         """Called by sagegate's sweeper after its own set-up, before the first job starts
         (hydra_plugins/sagegate_sweeper): checkov has scanned the sweep's batch meanwhile; wait for
         its answer and store it where each job's gate reads it."""
-        batch, self._checkov = getattr(self, "_checkov", None), None
+        batch, self._checkov = self._checkov, None
         if batch is None:
             return
         console = Console(highlight=False)
