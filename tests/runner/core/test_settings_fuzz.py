@@ -70,6 +70,12 @@ INTS: dict[str, tuple[int, int]] = {
     # Hours an endpoint runs in a month: at most 31 x 24.
     "pricing.hours_per_month": (1, 744),
     "invoke.samples": (1, 100), "sweep.max_parallel": (1, 20),
+    # The capacity model (docs/capacity.md): a day of minutes or more, a seed for its random draws,
+    # requests waiting per instance, minutes an idle Lambda environment stays warm, and target
+    # tracking's alarms (whole minutes of datapoints, at least one; CloudWatch periods are 1 minute).
+    "traffic.minutes": (1, 10**9), "traffic.seed": (0, 2**64), "simulate.queue": (0, 10**9),
+    "simulate.keep_warm_minutes": (1, 10**9), "simulate.alarm_high_minutes": (1, 10**9),
+    "simulate.alarm_low_minutes": (1, 10**9),
 }
 # Finite numbers (an int is a number; a bool is not): (low, high, low inclusive, high inclusive).
 FLOATS: dict[str, tuple[float, float, bool, bool]] = {
@@ -87,8 +93,20 @@ FLOATS: dict[str, tuple[float, float, bool, bool]] = {
     "pricing.lambda.provisioned_gb_second": (0, math.inf, True, False),
     "pricing.lambda.requests_per_million": (0, math.inf, True, False),
     "pricing.serverless.gb_second": (0, math.inf, True, False),
+    # Durations are never negative; target tracking scales in below a fraction (0, 1] of its target.
+    "simulate.startup_s": (0, math.inf, True, False), "simulate.lambda_overhead_ms": (0, math.inf, True, False),
+    "simulate.cold_start_ms": (0, math.inf, True, False), "simulate.scale_in_ratio": (0, 1, False, True),
 }
-BOOLS = ["model.freeze_backbone", "training.use_spot", "training.checkpointing", "training.network_isolation",
+# Null (the measured, shipped or the instance type's figure; no objective), else: positive number,
+# non-negative number, whole workers, a fraction.
+OPTIONAL: dict[str, Any] = {
+    "simulate.service_ms": lambda v: _is_number(v) and v > 0,
+    "simulate.service_cv": lambda v: _is_number(v) and v >= 0,
+    "simulate.workers": lambda v: _is_int(v) and v >= 1,
+    "slo.p99_ms": lambda v: _is_number(v) and v > 0,
+    "slo.error_rate": lambda v: _is_number(v) and 0 <= v <= 1,
+}
+BOOLS = ["simulate.calibrate", "model.freeze_backbone", "training.use_spot", "training.checkpointing", "training.network_isolation",
          "training.inter_container_encryption", "hpo.enabled", "endpoint.data_capture", "autoscaling.enabled",
          "notebook.enabled", "policy.checkov.enabled", "serve", "quiet", "apply.rollback", "destroy.delete_artifacts"]
 ENUMS: dict[str, tuple[Any, ...]] = {
@@ -105,6 +123,7 @@ ENUMS: dict[str, tuple[Any, ...]] = {
     "notebook.direct_internet_access": ("Enabled", "Disabled"), "notebook.root_access": ("Enabled", "Disabled"),
     "policy.fail_on": ("info", "low", "medium", "high", "critical"),
     "stage": ("check", "plan", "simulate", "train", "deploy", "invoke", "destroy", "all"),
+    "traffic.profile": ("constant", "diurnal", "bursty", "step", "trace"),
 }
 # Free text the tool only passes on (a YAML number is taken as text).
 TEXTS = ["target.profile", "data.name", "model.weights", "training.ec2_image_id", "image", "workdir", "pricing.as_of"]
@@ -238,6 +257,10 @@ def _scalar_problems(cfg: dict) -> list[str]:
     for key, (low, high, low_in, high_in) in FLOATS.items():
         v = _get(cfg, key)
         if not (_is_number(v) and (low <= v if low_in else low < v) and (v <= high if high_in else v < high)):
+            bad.append(key)
+    for key, ok in OPTIONAL.items():
+        v = _get(cfg, key)
+        if not (v is None or ok(v)):
             bad.append(key)
     for key in BOOLS:
         if type(_get(cfg, key)) is not bool:
@@ -374,6 +397,35 @@ def _rule_problems(cfg: dict) -> list[str]:
     check(isinstance(tags, dict) and len(tags) <= 49 and all(
         _tag_text_ok(k, 128) and len(k) >= 1 and not k.lower().startswith("aws:") and _tag_text_ok(_text(v), 256)
         for k, v in tags.items()), "tags")
+    return bad + _traffic_problems(cfg["traffic"])
+
+
+def _traffic_problems(traffic: dict) -> list[str]:
+    """docs/capacity.md's profile table: each profile's keys, rates never negative, amplitude a
+    fraction, the peak an hour of the day, MMPP state durations positive, steps [minute, rps]."""
+    profile, bad = traffic["profile"], []
+
+    def rate(key: str, *, optional: bool = False, low: float = 0, high: float = math.inf, above: bool = False) -> None:
+        v = traffic[key]
+        if not ((optional and v is None) or (_is_number(v) and (v > low if above else v >= low) and v <= high)):
+            bad.append(f"traffic.{key}")
+
+    if profile == "constant":
+        rate("rps")
+    elif profile == "diurnal":
+        rate("mean_rps"), rate("amplitude", high=1), rate("peak_hour", high=24)
+    elif profile == "bursty":
+        rate("rps"), rate("cv", optional=True), rate("burst_rps", optional=True)
+        rate("base_minutes", optional=True, above=True), rate("burst_minutes", optional=True, above=True)
+    elif profile == "step":
+        steps = traffic["steps"]
+        if not (isinstance(steps, list) and steps and all(
+                isinstance(p, list) and len(p) == 2 and all(_is_number(x) and x >= 0 for x in p) for p in steps)):
+            bad.append("traffic.steps")
+    elif profile == "trace":
+        rate("scale")
+        if not isinstance(traffic["path"], str):
+            bad.append("traffic.path")
     return bad
 
 
