@@ -55,8 +55,6 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, setup_globals
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from hydra_plugins.sagegate_sweeper import job
-
 log = logging.getLogger(__name__)
 
 EXIT_ERROR = 2  # runner.core.errors.EXIT_BAD_CONFIG (hydra_plugins imports nothing of runner)
@@ -205,6 +203,10 @@ class PrevalidatedSweeper(BasicSweeper):
     def _run_job(self, idx: int, overrides: Sequence[str]) -> JobReturn:
         """One job, as Hydra's launchers run it (hydra_plugins.hydra_joblib_launcher._core.execute_job),
         with the same ``run_job`` made cheaper (job.py)."""
+        # Imported here, not with the package: Hydra's plugin scanner executes this package before it
+        # registers it in sys.modules, and an import of its own module then would import it twice.
+        from hydra_plugins.sagegate_sweeper import job
+
         launcher: Any = self.launcher
         config = launcher.hydra_context.config_loader.load_sweep_config(launcher.config, list(overrides))
         with open_dict(config):

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hydra import initialize_config_dir
@@ -17,6 +20,8 @@ from omegaconf import OmegaConf
 
 import hydra_plugins.sagegate_sweeper as sweeper
 from runner.app.compose import CONF_DIR
+
+REPO = Path(__file__).resolve().parents[3]
 
 JOBS = [
     ["stage=check", "endpoint=realtime", "autoscaling.max_capacity=1", "function.provisioned_concurrency=0"],
@@ -91,3 +96,16 @@ def test_another_launcher_launches_its_jobs():
     sweeper_ = sweeper.PrevalidatedSweeper(max_batch_size=None)
     sweeper_.launcher = object()
     assert sweeper_._forked_workers() is None
+
+
+def test_hydras_plugin_scan_loads_the_package_once():
+    """Hydra's scanner executes a plugin package before it registers it in sys.modules: a package
+    that imported its own module at import time was then imported twice, and the copy its parent
+    named was not the one in sys.modules (its classes stopped pickling). In a fresh process the
+    scan comes first, as in a run."""
+    code = ("import sys, pickle; from hydra.core.plugins import Plugins; Plugins.instance(); "
+            "import hydra_plugins.sagegate_sweeper as s; "
+            "assert s is sys.modules['hydra_plugins.sagegate_sweeper'], 'two copies'; "
+            "pickle.dumps(s.record_failure); print('once')")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "once", done.stderr[-2000:]

@@ -49,6 +49,16 @@ def propagation(emulator_url: str) -> Iterator[Callable[[float], None]]:
         set_iam_propagation(emulator_url, previous[0])
 
 
+# Long enough that the refused call lands inside the window on a loaded 2-core machine (at 1 s, a
+# CI run with other work beside it once made the call after the change had propagated).
+LAMBDA_DELAY_S = 2.5
+
+
+def _after(propagated: float) -> None:
+    """Sleep until a change whose call had returned at ``propagated - LAMBDA_DELAY_S`` is in force."""
+    time.sleep(max(0.0, propagated - time.monotonic()) + 0.05)
+
+
 def _refused(call: Callable[..., object], **request: object) -> dict:
     with pytest.raises(ClientError) as refused:
         call(**request)
@@ -68,16 +78,17 @@ def _function(name: str, role_arn: str, **extra: object) -> dict:
 
 
 def test_lambda_cannot_assume_a_role_until_it_has_propagated(local_target, stack_name, propagation):
-    propagation(1.0)
+    propagation(LAMBDA_DELAY_S)
     iam, lam = local_target.client("iam"), local_target.client("lambda")
     role = iam.create_role(RoleName=f"{stack_name}-fn", AssumeRolePolicyDocument=_trust("lambda.amazonaws.com"))["Role"]
+    propagated = time.monotonic() + LAMBDA_DELAY_S
     request = _function(f"{stack_name}-fn", role["Arn"])
     error = _refused(lam.create_function, **request)
     assert (error["Code"], error["Message"]) == ("InvalidParameterValueException", LAMBDA_CANNOT_ASSUME)
     with pytest.raises(lam.exceptions.ResourceNotFoundException):  # nothing was created
         lam.get_function(FunctionName=request["FunctionName"])
     assert iam.get_role(RoleName=role["RoleName"])["Role"]["Arn"] == role["Arn"]  # IAM itself has it at once
-    time.sleep(1.05)
+    _after(propagated)
     assert lam.create_function(**request)["FunctionName"] == request["FunctionName"]
 
 
@@ -87,12 +98,13 @@ def test_a_traced_function_sees_its_roles_policies_as_they_were_until_the_change
     iam, lam = local_target.client("iam"), local_target.client("lambda")
     role = iam.create_role(RoleName=f"{stack_name}-fn", AssumeRolePolicyDocument=_trust("lambda.amazonaws.com"))["Role"]
     iam.put_role_policy(RoleName=role["RoleName"], PolicyName="basic", PolicyDocument=json.dumps(BASIC))
-    propagation(1.0)  # the role above is already effective; the X-Ray grant below is not yet
+    propagation(LAMBDA_DELAY_S)  # the role above is already effective; the X-Ray grant below is not yet
     iam.put_role_policy(RoleName=role["RoleName"], PolicyName="xray", PolicyDocument=json.dumps(XRAY))
+    propagated = time.monotonic() + LAMBDA_DELAY_S
     request = _function(f"{stack_name}-fn", role["Arn"], TracingConfig={"Mode": "Active"})
     error = _refused(lam.create_function, **request)
     assert (error["Code"], error["Message"]) == ("InvalidParameterValueException", XRAY_MISSING)
-    time.sleep(1.05)
+    _after(propagated)
     assert lam.create_function(**request)["TracingConfig"]["Mode"] == "Active"
 
 
@@ -101,11 +113,12 @@ def test_update_function_configuration_with_a_fresh_role_waits_for_it_too(local_
     trust = _trust("lambda.amazonaws.com")
     first = iam.create_role(RoleName=f"{stack_name}-a", AssumeRolePolicyDocument=trust)["Role"]
     lam.create_function(**_function(f"{stack_name}-fn", first["Arn"]))
-    propagation(1.0)
+    propagation(LAMBDA_DELAY_S)
     second = iam.create_role(RoleName=f"{stack_name}-b", AssumeRolePolicyDocument=trust)["Role"]
+    propagated = time.monotonic() + LAMBDA_DELAY_S
     error = _refused(lam.update_function_configuration, FunctionName=f"{stack_name}-fn", Role=second["Arn"])
     assert (error["Code"], error["Message"]) == ("InvalidParameterValueException", LAMBDA_CANNOT_ASSUME)
-    time.sleep(1.05)
+    _after(propagated)
     assert lam.update_function_configuration(FunctionName=f"{stack_name}-fn", Role=second["Arn"])["Role"] == second["Arn"]
 
 
