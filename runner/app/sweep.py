@@ -128,17 +128,6 @@ def check_jobs(jobs: list[list[str]]) -> list[Job]:
     return checked
 
 
-def precompute_checkov(task_overrides: list[str], cache_dir: Path, console: Console,
-                       jobs: list[Job] | None = None) -> int:
-    """Scan the templates of all valid jobs in one checkov batch; returns how many were scanned.
-    ``jobs``: the sweep's jobs already checked (else they are checked here)."""
-    batch = start_checkov_batch(jobs if jobs is not None else check_jobs(job_overrides(task_overrides)), cache_dir)
-    if batch is None:
-        return 0
-    finish_checkov_batch(batch, console)
-    return batch.templates
-
-
 @dataclass
 class CheckovBatch:
     """The sweep's checkov batch, handed to the worker: it scans while the sweep sets up."""

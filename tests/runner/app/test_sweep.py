@@ -23,10 +23,11 @@ from runner.app.sweep import (
     best_by_validation_loss,
     check_jobs,
     checkov_cache_dir,
+    finish_checkov_batch,
     job_overrides,
-    precompute_checkov,
     print_summary,
     reused_sweep_dir,
+    start_checkov_batch,
     summary_rows,
     sweep_exit_code,
     write_summary,
@@ -308,12 +309,12 @@ def warmed(monkeypatch) -> list[tuple[list[dict[str, Any]], Path, float]]:
     return calls
 
 
-def test_precompute_renders_every_valid_job_once_in_one_batch(tmp_path: Path, warmed):
-    console = Console(record=True, width=200)
+def test_the_batch_holds_every_valid_job_once(tmp_path: Path, warmed):
     # function.provisioned_concurrency=9 is over the reserved 5: that job reports its own config error.
-    scanned = precompute_checkov(["stage=check", "autoscaling.max_capacity=2,3", "function.provisioned_concurrency=1,9"],
-                                 tmp_path / CACHE_DIR_NAME, console)
-    assert scanned == 2
+    jobs = check_jobs(job_overrides(["stage=check", "autoscaling.max_capacity=2,3", "function.provisioned_concurrency=1,9"]))
+    batch = start_checkov_batch(jobs, tmp_path / CACHE_DIR_NAME)
+    assert batch is not None and batch.templates == 2
+    finish_checkov_batch(batch, Console(record=True, width=200))
     [(templates, cache_dir, timeout_s)] = warmed
     assert cache_dir == tmp_path / CACHE_DIR_NAME and timeout_s >= 600
     capacities = sorted(t["Resources"]["ScalableTarget"]["Properties"]["MaxCapacity"] for t in templates)
@@ -321,10 +322,9 @@ def test_precompute_renders_every_valid_job_once_in_one_batch(tmp_path: Path, wa
     assert all("checkov_params" in t["Metadata"]["sagegate"] for t in templates)
 
 
-def test_precompute_skips_jobs_without_checkov(tmp_path: Path, warmed):
-    scanned = precompute_checkov(["policy.checkov.enabled=false", "autoscaling.max_capacity=2,3"],
-                                 tmp_path / CACHE_DIR_NAME, Console(record=True))
-    assert scanned == 0 and warmed == []
+def test_no_batch_when_no_job_runs_checkov(tmp_path: Path, warmed):
+    jobs = check_jobs(job_overrides(["policy.checkov.enabled=false", "autoscaling.max_capacity=2,3"]))
+    assert start_checkov_batch(jobs, tmp_path / CACHE_DIR_NAME) is None and warmed == []
 
 
 def _batch_sweep(tmp_path: Path, sweeper: str | None = None) -> DictConfig:
